@@ -1,0 +1,28 @@
+"""The Dagster code location: `dagster dev -w workspace.yaml` loads `defs` from here."""
+
+import dagster as dg
+
+from bv_assets.assets import ace_points, archived_site_day, raw_site_day
+from bv_assets.checks import archived_site_day_checks
+from bv_assets.jobs import point_catalog_job, site_day_job
+from bv_assets.sites import sites_sensor
+from bv_resources.ace_resource import AceResource
+from bv_resources.settings import Settings
+from bv_resources.storage import StorageResource
+
+
+def build_resources(settings: Settings) -> dict:
+    return {
+        # The key is read from the environment at run time and never shown in the UI.
+        "ace": AceResource(api_base=settings.ace_api_base, api_key=dg.EnvVar("ACE_API_KEY")),
+        "storage": StorageResource(url=settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url),
+    }
+
+
+defs = dg.Definitions(
+    assets=[ace_points, raw_site_day, archived_site_day],
+    asset_checks=[archived_site_day_checks],
+    jobs=[site_day_job, point_catalog_job],
+    sensors=[sites_sensor],
+    resources=build_resources(Settings.from_env()),
+)

@@ -1,0 +1,149 @@
+"""raw_site_day: stream one site's UTC day from ACE into a raw-zone Parquet file.
+
+Pages become Arrow batches as they arrive and go straight to a Parquet writer on a local
+scratch file, so memory stays flat however large the day is. Only a finished, re-read and
+row-counted file is published (atomically) to storage: a failed fetch leaves nothing.
+The raw zone keeps what ACE sent, as sent (value and time still strings), so the archive
+can be rebuilt without calling the rate-limited API again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from bv_assets.days import day_window
+from bv_assets.layout import raw_key
+from bv_resources.ace_client import RAW_SAMPLE_SCHEMA, AceClient
+from bv_resources.storage import Storage
+
+
+class RawIngestError(RuntimeError):
+    """The raw zone refused or failed to take a day; the message says which and why."""
+
+
+@dataclass
+class RawIngestResult:
+    site: str
+    day: date
+    key: str
+    uri: str
+    samples: int
+    file_bytes: int
+    points_seen: int
+    first_time: str | None
+    last_time: str | None
+    no_data: bool
+    elapsed_s: float
+    stream_stats: dict = field(default_factory=dict)
+
+    def metadata(self) -> dict:
+        samples_per_s = self.samples / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        return {
+            "dagster/row_count": self.samples,
+            "path": self.uri,
+            "bytes": self.file_bytes,
+            "points_seen": self.points_seen,
+            "first_time": self.first_time or "",
+            "last_time": self.last_time or "",
+            "ace_no_data": self.no_data,
+            "ace_pages": int(self.stream_stats.get("pages", 0)),
+            "ace_empty_pages": int(self.stream_stats.get("empty_pages", 0)),
+            "ace_retries": int(self.stream_stats.get("retries", 0)),
+            "ace_page_size": int(self.stream_stats.get("page_size", 0)),
+            "ace_bytes_received": int(self.stream_stats.get("bytes_received", 0)),
+            "elapsed_s": round(self.elapsed_s, 3),
+            "samples_per_s": round(samples_per_s, 1),
+        }
+
+
+def _existing_rows(storage: Storage, key: str) -> int:
+    if not storage.exists(key):
+        return 0
+    with storage.local_copy(key) as path:
+        return pq.ParquetFile(path).metadata.num_rows
+
+
+def ingest_site_day(
+    client: AceClient,
+    storage: Storage,
+    site: str,
+    day: date,
+    *,
+    page_size: int | None = None,
+    log=None,
+) -> RawIngestResult:
+    """Fetch every sample ACE holds for `site` on UTC `day` into the raw zone."""
+    key = raw_key(site, day)
+    start, end = day_window(day)
+    started = time.monotonic()
+    scratch = storage.new_temp_path(".parquet")
+    names_seen: set[str] = set()
+    first_time = last_time = None
+    samples = 0
+    try:
+        stream = client.timeseries(site, start, end, page_size=page_size)
+        with pq.ParquetWriter(
+            scratch,
+            RAW_SAMPLE_SCHEMA,
+            compression="zstd",
+            use_dictionary=True,
+        ) as writer:
+            for batch in stream:
+                if batch.num_rows == 0:
+                    continue
+                writer.write_batch(batch)
+                samples += batch.num_rows
+                names_seen.update(pc.unique(batch.column("name")).to_pylist())
+                times = batch.column("time")
+                first_time = first_time or times[0].as_py()
+                last_time = times[-1].as_py()
+        stats = stream.stats()
+        if stats.get("samples", samples) != samples:
+            raise RawIngestError(
+                f"raw_site_day {site} {day}: the stream counted {stats.get('samples')} samples "
+                f"but {samples} were written"
+            )
+        written = pq.ParquetFile(scratch).metadata.num_rows
+        if written != samples:
+            raise RawIngestError(
+                f"raw_site_day {site} {day}: wrote {samples} samples but the file holds {written}"
+            )
+        no_data = samples == 0
+        if no_data:
+            held = _existing_rows(storage, key)
+            if held:
+                # ACE retention may have expired the day: never replace data with nothing.
+                raise RawIngestError(
+                    f"raw_site_day {site} {day}: ACE now returns no data for this day but the raw "
+                    f"zone holds {held} samples at {storage.uri(key)}; refusing to overwrite them"
+                )
+        file_bytes = storage.put_file(scratch, key)
+    finally:
+        Path(scratch).unlink(missing_ok=True)
+    elapsed = time.monotonic() - started
+    if log is not None:
+        log.info(
+            f"raw_site_day {site} {day}: {samples} samples, {len(names_seen)} points, "
+            f"{stats.get('pages', 0)} pages in {elapsed:.1f}s"
+        )
+    return RawIngestResult(
+        site=site,
+        day=day,
+        key=key,
+        uri=storage.uri(key),
+        samples=samples,
+        file_bytes=file_bytes,
+        points_seen=len(names_seen),
+        first_time=first_time,
+        last_time=last_time,
+        no_data=no_data,
+        elapsed_s=elapsed,
+        stream_stats=stats,
+    )

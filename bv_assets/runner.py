@@ -1,0 +1,109 @@
+"""Run site-day partitions through Dagster from a script or the CLI (`bv materialize`).
+
+Runs execute on the instance in DAGSTER_HOME, so they show in the UI like any other run.
+Partitions run one after another; a backfill launched from the UI runs them in parallel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+import dagster as dg
+
+from bv_assets.days import day_range
+from bv_assets.partitions import site_day_key
+from bv_assets.sites import register_sites
+from bv_resources.settings import Settings, validate_site_name
+
+
+@dataclass
+class RunOutcome:
+    what: str
+    run_id: str
+    success: bool
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def last_closed_day() -> date:
+    return datetime.now(timezone.utc).date() - timedelta(days=1)
+
+
+def validate_days(days: list[date], settings: Settings) -> None:
+    first, last = date.fromisoformat(settings.start_date), last_closed_day()
+    for day in days:
+        if day < first:
+            raise ValueError(f"{day} is before BV_START_DATE={settings.start_date}, the first partition")
+        if day > last:
+            raise ValueError(f"{day} is not a closed UTC day yet (the newest partition is {last})")
+
+
+def _outcome(what: str, result: dg.ExecuteInProcessResult) -> RunOutcome:
+    outcome = RunOutcome(what=what, run_id=result.run_id, success=result.success)
+    for event in result.all_events:
+        kind = event.event_type_value
+        data = event.event_specific_data
+        if kind == "STEP_FAILURE" and data and data.error:
+            outcome.errors.append(f"{event.step_key}: {data.error.message.strip()}")
+        elif kind == "ASSET_CHECK_EVALUATION" and not data.passed:
+            text = f"check {data.check_name} failed ({data.severity.value}): " + ", ".join(
+                f"{k}={v.value}" for k, v in data.metadata.items()
+            )
+            (outcome.errors if data.severity == dg.AssetCheckSeverity.ERROR else outcome.warnings).append(text)
+        elif kind == "ASSET_MATERIALIZATION":
+            mat = data.materialization
+            count = mat.metadata.get("dagster/row_count")
+            if count is not None:
+                outcome.rows[mat.asset_key.to_user_string()] = int(count.value)
+    outcome.success = outcome.success and not outcome.errors
+    return outcome
+
+
+def materialize_site_days(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    sites: list[str],
+    start: date,
+    end: date,
+    *,
+    settings: Settings | None = None,
+    echo=print,
+) -> list[RunOutcome]:
+    """Catalog each site, then raw + archive (with checks) for every site-day."""
+    settings = settings or Settings.from_env()
+    for site in sites:
+        validate_site_name(site)
+    days = day_range(start, end)
+    validate_days(days, settings)
+    added = register_sites(instance, sites)
+    if added:
+        echo(f"registered site partitions: {', '.join(added)}")
+    catalog_job = defs.resolve_job_def("point_catalog_job")
+    day_job = defs.resolve_job_def("site_day_job")
+    outcomes: list[RunOutcome] = []
+    for site in sites:
+        result = catalog_job.execute_in_process(partition_key=site, instance=instance, raise_on_error=False)
+        outcomes.append(_outcome(f"ace_points {site}", result))
+        echo(_line(outcomes[-1]))
+        if not outcomes[-1].success:
+            return outcomes  # without a catalog nothing of this site can be archived
+    for day in days:
+        for site in sites:
+            key = site_day_key(site, day)
+            result = day_job.execute_in_process(partition_key=str(key), instance=instance, raise_on_error=False)
+            outcomes.append(_outcome(f"site-day {key}", result))
+            echo(_line(outcomes[-1]))
+    return outcomes
+
+
+def _line(outcome: RunOutcome) -> str:
+    status = "ok    " if outcome.success else "FAILED"
+    rows = ", ".join(f"{k} {v:,} rows" for k, v in outcome.rows.items())
+    text = f"{status} {outcome.what}  {rows}  (run {outcome.run_id[:8]})"
+    for warning in outcome.warnings:
+        text += f"\n       warning: {warning}"
+    for error in outcome.errors:
+        text += f"\n       error: {error}"
+    return text

@@ -1,0 +1,117 @@
+"""`bv demo`: the embedded default, end to end, on a fresh machine.
+
+Starts the ACE simulator on loopback, points the pipeline at it with local storage,
+materializes a demo backfill through Dagster (real runs on the DAGSTER_HOME instance),
+prints what was archived, then serves the Dagster UI until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import httpx
+
+from bv_cli.home import REPO_ROOT, ensure_dagster_home
+from bv_resources.settings import DEFAULT_SITES, bv_home
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, what: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was ready")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{what} did not answer at {url} within {timeout_s:.0f}s")
+
+
+def start_simulator(port: int, token: str) -> tuple[subprocess.Popen, str]:
+    if not _port_free(port):
+        port = _free_port()
+    env = {**os.environ, "ACE_API_KEY": token}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bv_sim", "--host", "127.0.0.1", "--port", str(port), "--sites", "demo"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    _wait_for(f"http://127.0.0.1:{port}/_sim/state", "the ACE simulator", proc)
+    return proc, f"http://127.0.0.1:{port}/api"
+
+
+def run_demo(days: int = 3, ui: bool = True, port: int = 3000, sim_port: int = 8765) -> int:
+    token = secrets.token_urlsafe(32)  # a throwaway token shared by the simulator and the client
+    sim, api_base = start_simulator(sim_port, token)
+    children = [sim]
+    try:
+        os.environ.update({"ACE_API_BASE": api_base, "ACE_API_KEY": token})
+        os.environ.setdefault("BV_SITES", ",".join(DEFAULT_SITES))
+        os.environ.setdefault("BV_STORAGE_URL", str(bv_home() / "storage"))
+        home = ensure_dagster_home()
+        print(f"ACE simulator  {api_base}")
+        print(f"storage        {os.environ['BV_STORAGE_URL']}")
+        print(f"DAGSTER_HOME   {home}")
+
+        import dagster as dg
+
+        from bv_assets.definitions import defs
+        from bv_assets.runner import last_closed_day, materialize_site_days
+        from bv_cli.status import print_archive_summary
+        from bv_resources.settings import Settings
+
+        settings = Settings.from_env()
+        end = last_closed_day()
+        start = end - timedelta(days=days - 1)
+        print(f"\nmaterializing {len(settings.sites)} sites x {days} days ({start} .. {end}) through Dagster")
+        with dg.DagsterInstance.get() as instance:
+            outcomes = materialize_site_days(instance, defs, settings.sites, start, end, settings=settings)
+        failed = [o for o in outcomes if not o.success]
+        print()
+        print_archive_summary(settings)
+        if failed:
+            print(f"\n{len(failed)} runs failed: " + ", ".join(o.what for o in failed), file=sys.stderr)
+            return 1
+        if not ui:
+            return 0
+        ui_proc = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
+             "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO_ROOT,
+            env=os.environ.copy(),
+        )
+        children.append(ui_proc)
+        _wait_for(f"http://127.0.0.1:{port}/server_info", "the Dagster UI", ui_proc, timeout_s=180)
+        print(f"\nDagster UI: http://127.0.0.1:{port}  (assets, partitions, checks, runs; Ctrl-C stops)")
+        ui_proc.wait()
+        return ui_proc.returncode or 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in reversed(children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT if proc is not sim else signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()

@@ -1,0 +1,100 @@
+"""`bv`: the operator's command line (simulator, materialize, demo, status)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a YYYY-MM-DD date") from exc
+
+
+def cmd_materialize(args) -> int:
+    import dagster as dg
+
+    from bv_assets.runner import materialize_site_days
+    from bv_cli.home import ensure_dagster_home
+    from bv_resources.settings import Settings, parse_sites
+
+    ensure_dagster_home()
+    from bv_assets.definitions import defs
+
+    settings = Settings.from_env()
+    sites = parse_sites(args.sites) if args.sites else settings.sites
+    end = args.end or args.start
+    with dg.DagsterInstance.get() as instance:
+        try:
+            outcomes = materialize_site_days(instance, defs, sites, args.start, end, settings=settings)
+        except ValueError as exc:
+            print(f"bv materialize: {exc}", file=sys.stderr)
+            return 2
+    failed = [o for o in outcomes if not o.success]
+    print(f"{len(outcomes) - len(failed)} of {len(outcomes)} runs succeeded")
+    if failed:
+        print("failed: " + ", ".join(o.what for o in failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_status(args) -> int:
+    from bv_cli.status import print_archive_summary
+    from bv_resources.settings import Settings
+
+    return print_archive_summary(Settings.from_env())
+
+
+def cmd_demo(args) -> int:
+    from bv_cli.demo import run_demo
+
+    return run_demo(days=args.days, ui=not args.no_ui, port=args.port, sim_port=args.sim_port)
+
+
+def cmd_sim(args) -> int:
+    from bv_sim import cli as sim_cli
+
+    return sim_cli.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bv", description="Building Vitals: BMS sensor history on Dagster")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("materialize", help="run raw_site_day + archived_site_day (and checks) for site-days")
+    p.add_argument("--sites", help="comma-separated site names (default: BV_SITES)")
+    p.add_argument("--start", type=_date, required=True, help="first UTC day, YYYY-MM-DD")
+    p.add_argument("--end", type=_date, help="last UTC day, inclusive (default: --start)")
+    p.set_defaults(func=cmd_materialize)
+
+    p = sub.add_parser("status", help="print what the archive holds, per site and day (via DuckDB)")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("demo", help="embedded demo: simulator + local storage + Dagster, then the UI")
+    p.add_argument("--days", type=int, default=3, help="closed days to backfill (default 3)")
+    p.add_argument("--no-ui", action="store_true", help="stop after the backfill instead of serving the UI")
+    p.add_argument("--port", type=int, default=3000, help="Dagster UI port")
+    p.add_argument("--sim-port", type=int, default=8765, help="simulator port")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sim", help="run the ACE FlightDeck simulator")
+    try:
+        from bv_sim import cli as sim_cli
+
+        sim_cli.add_arguments(p)
+    except ImportError:  # pragma: no cover - the simulator ships with the package
+        pass
+    p.set_defaults(func=cmd_sim)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
