@@ -1,0 +1,56 @@
+"""Typed errors of the ACE FlightDeck client.
+
+Every message names the site (when there is one) and the endpoint path that failed, and
+never the API token: the client scrubs the token from anything it puts into a message.
+"""
+
+from __future__ import annotations
+
+
+class AceError(Exception):
+    """Base of every ACE client error.
+
+    Attributes: `site` (str | None), `endpoint` ("GET /sites/x/..." or None),
+    `status` (HTTP status or None).
+    """
+
+    def __init__(self, message: str, *, site: str | None = None, endpoint: str | None = None,
+                 status: int | None = None):
+        super().__init__(message)
+        self.site = site
+        self.endpoint = endpoint
+        self.status = status
+
+
+class AceAuthError(AceError):
+    """401/403/422: ACE rejected the API token. Never retried."""
+
+
+class AceNotFoundError(AceError):
+    """404 on a site: the site does not exist for this token."""
+
+
+class AceRetriesExhausted(AceError):
+    """The bounded retries of one request are spent.
+
+    `.last_error` describes the last failure (a string, or the exception if there was one);
+    `.attempts` is how many requests were made.
+    """
+
+    def __init__(self, message: str, *, last_error=None, attempts: int = 0, **kwargs):
+        super().__init__(message, **kwargs)
+        self.last_error = last_error
+        self.attempts = attempts
+
+
+class AceProtocolError(AceError):
+    """ACE broke the API contract: malformed envelope, a cursor that loops, and the like."""
+
+
+__all__ = [
+    "AceError",
+    "AceAuthError",
+    "AceNotFoundError",
+    "AceRetriesExhausted",
+    "AceProtocolError",
+]
