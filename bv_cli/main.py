@@ -41,6 +41,46 @@ def cmd_materialize(args) -> int:
     return 0
 
 
+def cmd_backfill(args) -> int:
+    import time
+
+    from bv_cli.backfill import BackfillClient, BackfillError
+    from bv_resources.settings import Settings, parse_sites
+
+    try:
+        with BackfillClient(args.url) as client:
+            if args.action == "status":
+                if not args.id:
+                    for item in client.recent():
+                        print(f"{item['id']}  {item['status']:<18} {item['numPartitions'] or 0:>5} partitions")
+                    return 0
+                status = client.status(args.id)
+                while args.wait and not status.done:
+                    time.sleep(5)
+                    status = client.status(args.id)
+                print(f"backfill {status.backfill_id}: {status.status}, {status.partitions} partitions")
+                for asset, counts in status.per_asset.items():
+                    print(f"  {asset:<20} " + "  ".join(f"{k} {v}" for k, v in counts.items()))
+                return 0 if not status.done or status.succeeded else 1
+            if args.action == "cancel":
+                if not args.id:
+                    print("bv backfill cancel: give the backfill id", file=sys.stderr)
+                    return 2
+                client.cancel(args.id)
+                print(f"backfill {args.id}: cancel requested")
+                return 0
+            if not args.start:
+                print("bv backfill: --start is required to launch a backfill", file=sys.stderr)
+                return 2
+            sites = parse_sites(args.sites) if args.sites else Settings.from_env().sites
+            backfill_id = client.launch(sites, args.start, args.end or args.start)
+            print(backfill_id)
+            return 0
+    except BackfillError as exc:
+        print(f"bv backfill: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_status(args) -> int:
     from bv_cli.status import print_archive_summary
     from bv_resources.settings import Settings
@@ -69,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, required=True, help="first UTC day, YYYY-MM-DD")
     p.add_argument("--end", type=_date, help="last UTC day, inclusive (default: --start)")
     p.set_defaults(func=cmd_materialize)
+
+    p = sub.add_parser(
+        "backfill", help="launch / watch / cancel a partition backfill on a running Dagster webserver"
+    )
+    p.add_argument("action", nargs="?", choices=["launch", "status", "cancel"], default="launch")
+    p.add_argument("id", nargs="?", help="backfill id (status, cancel)")
+    p.add_argument("--sites", help="comma-separated site names (default: BV_SITES)")
+    p.add_argument("--start", type=_date, help="first UTC day, YYYY-MM-DD")
+    p.add_argument("--end", type=_date, help="last UTC day, inclusive (default: --start)")
+    p.add_argument("--url", default="http://127.0.0.1:3000", help="Dagster webserver URL")
+    p.add_argument("--wait", action="store_true", help="with status: wait until the backfill is done")
+    p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("status", help="print what the archive holds, per site and day (via DuckDB)")
     p.set_defaults(func=cmd_status)

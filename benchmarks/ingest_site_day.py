@@ -1,0 +1,190 @@
+"""Ingest benchmark: one reference-size site-day through raw_site_day and archived_site_day.
+
+    .venv/bin/python benchmarks/ingest_site_day.py [--points 4583] [--page-size 50000]
+
+The ACE simulator runs in its own process (like the real API, it is not on our CPU budget
+accounting: RSS is this process's). The two assets run through Dagster's `materialize`
+with their asset checks, on local storage. Printed: wall time, samples/s, peak RSS,
+archive bytes/sample, and the same day in the original Worker's Parquet layout
+(timestamp, point_name, value, site_name; snappy; 10,000-row groups; API order).
+Targets: <= 60 s wall and <= 1 GB peak RSS per site-day; archive <= 1/4 of the original.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_sim(points: int, token: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bv_sim", "--port", str(port), "--sites", "reference",
+         "--reference-points", str(points), "--clock", "2030-01-01T00:00:00Z"],
+        env={**os.environ, "ACE_API_KEY": token},
+        stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    for _ in range(200):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/_sim/state", timeout=1)
+            return proc, f"http://127.0.0.1:{port}/api"
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("simulator did not start")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def write_original_layout(raw_path: Path, out: Path, site: str) -> int:
+    """The original archival Worker's layout, from the same raw samples in API order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bv_assets.timestamps import parse_time_dictionary
+    from bv_assets.values import parse_values
+
+    raw = pq.ParquetFile(raw_path)
+    schema = pa.schema(
+        [("timestamp", pa.int64()), ("point_name", pa.string()), ("value", pa.float64()), ("site_name", pa.string())]
+    )
+    with pq.ParquetWriter(out, schema, compression="snappy") as writer:
+        for batch in raw.iter_batches(batch_size=100_000):
+            times = batch.column("time").dictionary_encode()
+            ts = parse_time_dictionary(times.dictionary)[times.indices.to_numpy(zero_copy_only=False)] // 1000
+            values, cats = parse_values(batch.column("value"))
+            keep = cats == 0
+            table = pa.table(
+                {
+                    "timestamp": pa.array(ts[keep]),
+                    "point_name": batch.column("name").filter(pa.array(keep)),
+                    "value": pa.array(values[keep]),
+                    "site_name": pa.array([site] * int(keep.sum()), pa.string()),
+                },
+                schema=schema,
+            )
+            writer.write_table(table, row_group_size=10_000)
+    return out.stat().st_size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--points", type=int, default=4583)
+    parser.add_argument("--page-size", type=int, default=50_000)
+    parser.add_argument("--day", type=date.fromisoformat, default=date(2025, 6, 3))
+    args = parser.parse_args()
+
+    token = secrets.token_urlsafe(24)
+    sim, api_base = start_sim(args.points, token)
+    work = Path(tempfile.mkdtemp(prefix="bv-bench-"))
+    try:
+        os.environ.update(
+            {"ACE_API_BASE": api_base, "ACE_API_KEY": token, "BV_SITES": "ref_site",
+             "BV_STORAGE_URL": str(work / "storage"), "DAGSTER_HOME": str(work / "dagster")}
+        )
+        (work / "dagster").mkdir()
+        import dagster as dg
+
+        from bv_assets.assets import ace_points, archived_site_day, raw_site_day
+        from bv_assets.checks import archived_site_day_checks
+        from bv_assets.definitions import build_resources
+        from bv_assets.layout import archive_key, raw_key
+        from bv_assets.partitions import SITE_PARTITIONS_NAME, site_day_key
+        from bv_resources.ace_resource import AceResource
+        from bv_resources.settings import Settings
+
+        settings = Settings.from_env()
+        resources = build_resources(settings)
+        resources["ace"] = AceResource(api_base=api_base, api_key=dg.EnvVar("ACE_API_KEY"), page_size=args.page_size)
+        assets = [ace_points, raw_site_day, archived_site_day, archived_site_day_checks]
+        site = "ref_site"
+        rss_before = peak_rss_mb()
+        with dg.DagsterInstance.ephemeral() as instance:
+            instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, [site])
+            r = dg.materialize(assets, selection=[ace_points], partition_key=site, instance=instance, resources=resources)
+            assert r.success
+            started = time.perf_counter()
+            r = dg.materialize(
+                assets, selection=[raw_site_day], partition_key=str(site_day_key(site, args.day)),
+                instance=instance, resources=resources,
+            )
+            raw_wall = time.perf_counter() - started
+            started2 = time.perf_counter()
+            r2 = dg.materialize(
+                [ace_points, raw_site_day, archived_site_day], selection=[archived_site_day],
+                partition_key=str(site_day_key(site, args.day)), instance=instance, resources=resources,
+            )
+            archive_wall = time.perf_counter() - started2
+            total_wall = time.perf_counter() - started
+            started3 = time.perf_counter()
+            r3 = dg.materialize(
+                assets, selection=dg.AssetSelection.checks_for_assets(archived_site_day),
+                partition_key=str(site_day_key(site, args.day)), instance=instance, resources=resources,
+            )
+            checks_wall = time.perf_counter() - started3
+            assert r.success and r2.success and r3.success
+        peak = peak_rss_mb()
+        raw_file = work / "storage" / raw_key(site, args.day)
+        archive_file = work / "storage" / archive_key(site, args.day)
+        import pyarrow.parquet as pq
+
+        samples = pq.ParquetFile(raw_file).metadata.num_rows
+        archived = pq.ParquetFile(archive_file).metadata.num_rows
+        original_bytes = write_original_layout(raw_file, work / "original.parquet", site)
+        archive_bytes = archive_file.stat().st_size
+
+        print(f"\nBuilding Vitals ingest benchmark — {args.points} points x 1-min, UTC day {args.day}")
+        print(f"machine: {os.cpu_count()} cores; page_size {args.page_size}; simulator in its own process")
+        print(f"{'':34}{'value':>16}  target")
+        rows = [
+            ("samples from ACE (raw_site_day)", f"{samples:,}", ""),
+            ("rows archived", f"{archived:,}", ""),
+            ("raw_site_day wall", f"{raw_wall:.1f} s", ""),
+            ("archived_site_day wall", f"{archive_wall:.1f} s", ""),
+            ("total wall (raw + archive)", f"{total_wall:.1f} s", "<= 60 s"),
+            ("samples/s end to end", f"{samples / total_wall:,.0f}", ""),
+            ("asset checks wall (DuckDB)", f"{checks_wall:.1f} s", ""),
+            ("peak RSS (this process)", f"{peak:,.0f} MB", "<= 1024 MB"),
+            ("  of which before the runs", f"{rss_before:,.0f} MB", ""),
+            ("raw zone bytes/sample", f"{raw_file.stat().st_size / samples:.3f}", ""),
+            ("archive bytes/sample", f"{archive_bytes / archived:.3f}", ""),
+            ("original layout bytes/sample", f"{original_bytes / archived:.3f}", ""),
+            ("archive / original size", f"{archive_bytes / original_bytes:.3f}", "<= 0.25"),
+        ]
+        for name, value, target in rows:
+            print(f"{name:34}{value:>16}  {target}")
+        ok = total_wall <= 60 and peak <= 1024 and archive_bytes <= original_bytes / 4
+        print("targets met" if ok else "TARGETS MISSED")
+        return 0 if ok else 1
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
