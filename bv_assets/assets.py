@@ -1,7 +1,6 @@
 """The three software-defined assets. Thin: read the partition, call the plain function,
 return its metadata. The work lives in catalog.py, raw_ingest.py and archive_build.py."""
 
-from __future__ import annotations
 
 import dagster as dg
 

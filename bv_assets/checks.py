@@ -5,7 +5,6 @@ UI shows exactly which one failed. All but coverage are blocking: a failed parti
 not feed anything downstream.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 import pyarrow.parquet as pq

@@ -40,13 +40,20 @@ def validate_days(days: list[date], settings: Settings) -> None:
             raise ValueError(f"{day} is not a closed UTC day yet (the newest partition is {last})")
 
 
+def error_text(error) -> str:
+    """The root cause of a Dagster error, not the 'error occurred while executing' wrapper."""
+    while error.cause is not None:
+        error = error.cause
+    return f"{error.cls_name}: {error.message.strip()}" if error.cls_name else error.message.strip()
+
+
 def _outcome(what: str, result: dg.ExecuteInProcessResult) -> RunOutcome:
     outcome = RunOutcome(what=what, run_id=result.run_id, success=result.success)
     for event in result.all_events:
         kind = event.event_type_value
         data = event.event_specific_data
         if kind == "STEP_FAILURE" and data and data.error:
-            outcome.errors.append(f"{event.step_key}: {data.error.message.strip()}")
+            outcome.errors.append(f"{event.step_key}: {error_text(data.error)}")
         elif kind == "ASSET_CHECK_EVALUATION" and not data.passed:
             text = f"check {data.check_name} failed ({data.severity.value}): " + ", ".join(
                 f"{k}={v.value}" for k, v in data.metadata.items()

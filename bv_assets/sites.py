@@ -1,6 +1,5 @@
 """Keeping the `site` partitions in step with BV_SITES (plain functions + the sensor)."""
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -28,7 +27,7 @@ def register_sites(instance: dg.DagsterInstance, sites: list[str]) -> list[str]:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers every site in BV_SITES as a partition and fetches its point catalog.",
 )
-def sites_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+def sites_sensor(context: dg.SensorEvaluationContext) -> "dg.SensorResult | dg.SkipReason":
     wanted = Settings.from_env().sites
     new = missing_sites(context.instance, wanted)
     if not new:

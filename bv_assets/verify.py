@@ -40,7 +40,7 @@ class ArchiveFacts:
 def archive_facts(con: duckdb.DuckDBPyConnection, archive_uri: str, catalog_names: list[str], day: date) -> ArchiveFacts:
     start, end = day_window(day)
     con.execute("SET TimeZone = 'UTC'")
-    src = f"read_parquet('{_q(archive_uri)}')"
+    src = f"read_parquet('{_q(archive_uri)}', hive_partitioning=false)"
     columns = {row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     rows, null_cells, outside, points = con.execute(
         f"""SELECT count(*),
@@ -62,7 +62,7 @@ def archive_facts(con: duckdb.DuckDBPyConnection, archive_uri: str, catalog_name
     unsorted = con.execute(
         f"""SELECT count(*) FROM (
               SELECT point, ts, lag(point) OVER w AS p0, lag(ts) OVER w AS t0
-              FROM (SELECT *, file_row_number AS rn FROM read_parquet('{_q(archive_uri)}', file_row_number=true))
+              FROM (SELECT *, file_row_number AS rn FROM read_parquet('{_q(archive_uri)}', file_row_number=true, hive_partitioning=false))
               WINDOW w AS (ORDER BY rn))
             WHERE p0 > point OR (p0 = point AND t0 >= ts)"""
     ).fetchone()[0]
@@ -91,7 +91,7 @@ def expected_archive_rows(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_
             f"""
             WITH r AS (
               SELECT name, lower(trim(value)) AS v, TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ) AS ts
-              FROM read_parquet('{_q(raw_uri)}')
+              FROM read_parquet('{_q(raw_uri)}', hive_partitioning=false)
               WHERE name IN (SELECT name FROM bv_catalog))
             SELECT count(*) FROM (
               SELECT DISTINCT name, ts FROM r
@@ -107,7 +107,7 @@ def expected_archive_rows(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_
 
 
 def raw_row_count(con: duckdb.DuckDBPyConnection, raw_uri: str) -> int:
-    return con.execute(f"SELECT count(*) FROM read_parquet('{_q(raw_uri)}')").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM read_parquet('{_q(raw_uri)}', hive_partitioning=false)").fetchone()[0]
 
 
 def _names_table(names: list[str]) -> pa.Table:

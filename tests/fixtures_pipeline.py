@@ -12,6 +12,7 @@ from bv_assets.assets import ace_points, archived_site_day, raw_site_day
 from bv_assets.checks import archived_site_day_checks
 from bv_assets.definitions import build_resources
 from bv_assets.partitions import SITE_PARTITIONS_NAME, site_day_key
+from bv_assets.runner import error_text
 from bv_resources.settings import Settings
 
 ALL_ASSETS = [ace_points, raw_site_day, archived_site_day, archived_site_day_checks]
@@ -62,29 +63,28 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, tuple[bool, st
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     return [
-        e.event_specific_data.error.message
+        error_text(e.event_specific_data.error)
         for e in result.all_events
         if e.event_type_value == "STEP_FAILURE" and e.event_specific_data.error
     ]
 
 
-@pytest.fixture
-def pipeline(ace_sim, sim_token, storage, monkeypatch):
-    """The pipeline pointed at a fresh simulator and a fresh storage (local and S3)."""
-    monkeypatch.setenv("ACE_API_BASE", ace_sim.base_url)
-    monkeypatch.setenv("ACE_API_KEY", sim_token)
+def _pipeline(sim, token, storage, monkeypatch):
+    monkeypatch.setenv("ACE_API_BASE", sim.base_url)
+    monkeypatch.setenv("ACE_API_KEY", token)
     monkeypatch.setenv("BV_SITES", "demo_office,demo_school")
     monkeypatch.setenv("BV_STORAGE_URL", storage.url)
     with dg.DagsterInstance.ephemeral() as instance:
-        yield Pipeline(instance=instance, settings=Settings.from_env(), storage=storage, sim=ace_sim)
+        yield Pipeline(instance=instance, settings=Settings.from_env(), storage=storage, sim=sim)
+
+
+@pytest.fixture
+def pipeline(ace_sim, sim_token, storage, monkeypatch):
+    """The pipeline pointed at a fresh simulator and a fresh storage (local and S3)."""
+    yield from _pipeline(ace_sim, sim_token, storage, monkeypatch)
 
 
 @pytest.fixture
 def local_pipeline(ace_sim, sim_token, local_storage, monkeypatch):
     """Like `pipeline`, on local storage only (for tests about behaviour, not backends)."""
-    monkeypatch.setenv("ACE_API_BASE", ace_sim.base_url)
-    monkeypatch.setenv("ACE_API_KEY", sim_token)
-    monkeypatch.setenv("BV_SITES", "demo_office,demo_school")
-    monkeypatch.setenv("BV_STORAGE_URL", local_storage.url)
-    with dg.DagsterInstance.ephemeral() as instance:
-        yield Pipeline(instance=instance, settings=Settings.from_env(), storage=local_storage, sim=ace_sim)
+    yield from _pipeline(ace_sim, sim_token, local_storage, monkeypatch)

@@ -46,7 +46,7 @@ def expected_archive(site_model, day) -> dict[tuple[str, int], float]:
 def read_archive(storage, site, day) -> dict[tuple[str, int], float]:
     with duckdb_connect(storage) as con:
         rows = con.execute(
-            f"SELECT point, epoch_us(ts), value FROM read_parquet('{storage.uri(archive_key(site, day))}')"
+            f"SELECT point, epoch_us(ts), value FROM read_parquet('{storage.uri(archive_key(site, day))}', hive_partitioning=false)"
         ).fetchall()
     return {(p, t): v for p, t, v in rows}
 
