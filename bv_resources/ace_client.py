@@ -346,7 +346,7 @@ class AceClient:
                 resp = self._http.get(url, params=params)
             except httpx.TimeoutException as exc:
                 raise _Transient(f"timed out after {self.timeout_s:g}s ({type(exc).__name__})") from None
-            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.DecodingError) as exc:
                 raise _Transient(
                     f"connection broke mid-response ({type(exc).__name__}: {self._scrub(str(exc))})",
                     broken_body=True,
@@ -369,17 +369,16 @@ class AceClient:
         if status in AUTH_STATUSES:
             raise AceAuthError(
                 f"ACE rejected the API token (HTTP {status}) {where}: {message}",
-                site=site, endpoint=endpoint, status=status,
+                site=site, endpoint=endpoint, status=status, server_message=message,
             )
         if status in RETRY_STATUSES:
             retry_after = parse_retry_after(resp.headers.get("Retry-After")) if status == 429 else None
             raise _Transient(f"HTTP {status}: {message}", retry_after=retry_after, status=status)
         if status == 404:
-            raise AceNotFoundError(
-                f"ACE answered HTTP 404 {where}: {message}", site=site, endpoint=endpoint, status=status
-            )
+            raise AceNotFoundError(f"ACE answered HTTP 404 {where}: {message}", site=site, endpoint=endpoint,
+                                   status=status, server_message=message)
         raise AceError(f"ACE answered HTTP {status} {where}: {message}", site=site, endpoint=endpoint,
-                       status=status)
+                       status=status, server_message=message)
 
     def _call(
         self,
@@ -393,8 +392,8 @@ class AceClient:
     ) -> tuple[httpx.Response, Any]:
         """A request with bounded retries. `params_fn` is called per attempt (the page size
         may shrink between attempts). `parse(content)` replaces orjson and may raise
-        _Transient for a retryable bad body. `on_broken()` is told about each broken body; returning True means the
-        request was changed (page size shrunk) and the retry budget starts afresh."""
+        _Transient for a retryable bad body. `on_broken()` is asked after two broken bodies
+        in a row; returning True means the request was changed (page size shrunk) and the retry budget starts afresh."""
         endpoint = f"GET {path}"
         attempts = 0
         total_attempts = 0
@@ -421,7 +420,7 @@ class AceClient:
                     last_error=last.description, attempts=total_attempts, site=site, endpoint=endpoint,
                     status=last.status,
                 )
-            delay = self._backoff(attempts)
+            delay = self._backoff(max(attempts, 1))
             if last.retry_after is not None:
                 delay = min(last.retry_after, RETRY_AFTER_MAX_S)
             if counters is not None:
@@ -477,8 +476,7 @@ class AceClient:
             _, body = self._call(path, dict, site)
         except AceNotFoundError as exc:
             raise AceNotFoundError(
-                f"ACE has no site {site!r} for this token (HTTP 404 at {endpoint}): "
-                f"{str(exc).split(': ', 1)[-1]}",
+                f"ACE has no site {site!r} for this token (HTTP 404 at {endpoint}): {exc.server_message}",
                 site=site, endpoint=endpoint, status=404,
             ) from None
         if not isinstance(body, dict):
@@ -494,8 +492,7 @@ class AceClient:
             return self._list(path, site)
         except AceNotFoundError as exc:
             raise AceNotFoundError(
-                f"ACE has no site {site!r} for this token (HTTP 404 at GET {path}): "
-                f"{str(exc).split(': ', 1)[-1]}",
+                f"ACE has no site {site!r} for this token (HTTP 404 at GET {path}): {exc.server_message}",
                 site=site, endpoint=f"GET {path}", status=404,
             ) from None
 
@@ -610,13 +607,13 @@ class TimeseriesStream:
                 if cursor is not None:
                     raise AceProtocolError(
                         f"ACE answered 404 in the middle of a timeseries {client._where(site, endpoint)} "
-                        f"after {self._pages} pages ({self._samples} samples): {str(exc).split(': ', 1)[-1]}",
+                        f"after {self._pages} pages ({self._samples} samples): {exc.server_message}",
                         site=site, endpoint=endpoint, status=404,
                     ) from None
                 # Ambiguous 404: unknown site, or an empty window? Ask the site itself.
                 client.get_site(site)  # raises AceNotFoundError when the site does not exist
-                log.info("ACE timeseries for site %r %s..%s: no data (%s)", site, self.start, self.end,
-                         str(exc).split(": ", 1)[-1])
+                log.info("ACE timeseries for site %r %s..%s: no data (HTTP 404: %s)", site, self.start,
+                         self.end, exc.server_message)
                 self._no_data_404 = True
                 return
             self._pages += 1

@@ -11,12 +11,13 @@ class AceError(Exception):
     """Base of every ACE client error.
 
     Attributes: `site` (str | None), `endpoint` ("GET /sites/x/..." or None),
-    `status` (HTTP status or None).
+    `status` (HTTP status or None), `server_message` (the server's error text, scrubbed).
     """
 
     def __init__(self, message: str, *, site: str | None = None, endpoint: str | None = None,
-                 status: int | None = None):
+                 status: int | None = None, server_message: str | None = None):
         super().__init__(message)
+        self.server_message = server_message
         self.site = site
         self.endpoint = endpoint
         self.status = status
