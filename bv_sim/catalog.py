@@ -17,7 +17,9 @@ def _ahu(station: str, ahu: str, flaky: bool) -> list[PointSpec]:
 
     def p(name, kind="analog", interval=60, **kw):
         kw.setdefault("kv_tags", kv)
-        return PointSpec(path=f"{dev}/{name}", kind=kind, interval_s=interval, device=dev, point_type="niagara", **kw)
+        # One Niagara station scrapes all its points of an interval together.
+        return PointSpec(path=f"{dev}/{name}", kind=kind, interval_s=interval, device=station, point_type="niagara",
+                         **kw)
 
     return [
         p("Supply Temp #2", base=55.0, amp=2.0, noise=0.3, decimals=1, marker_tags=tags("discharge", "temp"),
@@ -44,7 +46,8 @@ def _vav(network: int, mac: int, device_id: int, label: str) -> list[PointSpec]:
 
     def p(obj_type, index, name, kind="analog", interval=60, units=None, **kw):
         return PointSpec(
-            path=f"{addr}/{obj_type}/{index}", kind=kind, interval_s=interval, device=addr,
+            # The BACnet scraper polls a whole network per interval: its points share one time.
+            path=f"{addr}/{obj_type}/{index}", kind=kind, interval_s=interval, device=f"bacnet-{network}",
             bacnet={"device_address": addr, "device_id": str(device_id), "object_type": obj_type,
                     "object_index": str(index), "object_name": f"{label} {name}", "device_name": label,
                     "object_description": name, "device_description": "VAV with reheat"},
@@ -74,12 +77,12 @@ def demo_office() -> SiteSpec:
     points = _ahu(station, "AHU 1", flaky=True) + _ahu(station, "AHU 2", flaky=False)
     meter = f"{station}/Main Meter"
     points += [
-        PointSpec(path=f"{meter}/kWh Total", kind="meter", device=meter, point_type="niagara", base=125_000.0,
+        PointSpec(path=f"{meter}/kWh Total", kind="meter", device=station, point_type="niagara", base=125_000.0,
                   amp=42.0, decimals=1, marker_tags=["elec", "meter", "energy"], kv_tags={"equip": "Main Meter"},
                   null_ppm=0, nan_ppm=0),
-        PointSpec(path=f"{meter}/kW Demand", device=meter, point_type="niagara", base=42.0, amp=20.0, noise=2.0,
+        PointSpec(path=f"{meter}/kW Demand", device=station, point_type="niagara", base=42.0, amp=20.0, noise=2.0,
                   decimals=2, lo=0, marker_tags=["elec", "meter", "power"], kv_tags={"equip": "Main Meter"}),
-        PointSpec(path=f"{meter}/Power Factor", interval_s=300, collect_enabled=False, device=meter,
+        PointSpec(path=f"{meter}/Power Factor", interval_s=300, collect_enabled=False, device=station,
                   point_type="niagara", base=0.93, amp=0.02, noise=0.005, decimals=3, marker_tags=None,
                   kv_tags=None),
     ]
@@ -96,7 +99,7 @@ def demo_school() -> SiteSpec:
     plant = f"{station}/Boiler Plant"
 
     def p(name, kind="analog", interval=60, **kw):
-        return PointSpec(path=f"{plant}/{name}", kind=kind, interval_s=interval, device=plant,
+        return PointSpec(path=f"{plant}/{name}", kind=kind, interval_s=interval, device=station,
                          point_type="niagara", kv_tags={"equip": "Boiler Plant"}, **kw)
 
     points += [

@@ -319,9 +319,9 @@ class _Handler(BaseHTTPRequestHandler):
         first = pager.first_pos(start)
         pos = first if cursor is None else max(pager.cursor_pos(ts, offset), first)
         if faults.empty_page_every and page_no % faults.empty_page_every == 0:
-            canonical = pager.canonical_cursor(pos, clip)
-            if canonical is not None:
-                return self._json(200, {"point_samples": [], "next_cursor": canonical, "has_more": True},
+            same_place = pager.equivalent_cursor(pos, start, clip, avoid=cursor)
+            if same_place is not None:
+                return self._json(200, {"point_samples": [], "next_cursor": same_place, "has_more": True},
                                   truncate=truncate)
         if cursor is not None and faults.resend_overlap:
             pos = pager.back(pos, min(faults.resend_overlap, page_size - 1), first)

@@ -10,8 +10,8 @@ simulator clock: only samples with time < clock.now() exist yet.
 
 Cursor: base64 of JSON {"offset": n, "timestamp": T}; it means "skip n samples whose time
 is >= T, then continue". A normal page's cursor names the time of its last sample; an
-injected empty page hands out the equivalent canonical form (time of the next sample,
-offset 0), so it differs from the cursor the client sent.
+injected empty page hands out an equivalent cursor anchored elsewhere (block or window
+start): same position, but not the string the client sent (so it is not a server loop).
 """
 
 from __future__ import annotations
@@ -199,12 +199,21 @@ class Pager:
         first = int(np.searchsorted(t, ts, "left"))
         return encode_cursor(j + 1 - first, ts)
 
-    def canonical_cursor(self, pos: tuple[int, int], end_us: int) -> str | None:
-        """Cursor (time of the next sample, offset 0) for pos; None if nothing is left."""
-        _, tt, _, _ = self.take(pos, 1, end_us)
-        if not len(tt):
+    def equivalent_cursor(self, pos: tuple[int, int], start_us: int, end_us: int, avoid: str | None) -> str | None:
+        """A cursor for pos that differs from `avoid` (the one the client sent): anchored at the
+        block start (or window start) instead of the last sample's time. None if nothing is left."""
+        _, tt, last, _ = self.take(pos, 1, end_us)
+        if last is None:
             return None
-        return encode_cursor(0, int(tt[0]))
+        b, j = last
+        t = self.block(b)[1]
+        t_next = int(tt[0])
+        lo = max(b * self.B, start_us)
+        for anchor in (lo, t_next, max(t_next - 1, lo)):
+            cursor = encode_cursor(j - int(np.searchsorted(t, anchor, "left")), anchor)
+            if cursor != avoid:
+                return cursor
+        return cursor
 
 
 def format_time_us(ts_us: int) -> str:
