@@ -34,18 +34,13 @@ ARCHIVE_SCHEMA = pa.schema(
         ("value", pa.float64()),
     ]
 )
-# Row groups of ~128k rows: small enough for point queries to skip most of a day by the
-# `point` min/max statistics, large enough for good compression.
-ROW_GROUP_ROWS = 128 * 1024
+# Row groups of 256 Ki rows: a point query skips most of a day by the `point` min/max
+# statistics (a reference-size day is ~25 groups), and zstd still sees enough to compress.
+ROW_GROUP_ROWS = 256 * 1024
 DAY_US = 86_400 * 1_000_000
-# Parquet options chosen by the ingest benchmark (see benchmarks/ingest_site_day.py).
-PARQUET_OPTIONS = dict(
-    compression="zstd",
-    compression_level=6,
-    use_dictionary=["point"],
-    column_encoding={"ts": "DELTA_BINARY_PACKED", "value": "BYTE_STREAM_SPLIT"},
-    write_statistics=True,
-)
+# Dictionary encoding on every column, chosen by measurement (benchmarks/README.md):
+# points share scrape times, so `ts` is a small dictionary; BMS values repeat a lot.
+PARQUET_OPTIONS = dict(compression="zstd", compression_level=6, use_dictionary=True, write_statistics=True)
 
 
 class ArchiveError(RuntimeError):

@@ -74,7 +74,8 @@ def archived_site_day_checks(context: dg.AssetCheckExecutionContext, storage: St
         )
         return
 
-    with duckdb_connect(store) as con:
+    # Bounded memory: a reference-size day is verified in well under 1 GB.
+    with duckdb_connect(store, memory_limit="512MB") as con:
         facts = archive_facts(con, store.uri(akey), names, day)
         expected = expected_archive_rows(con, store.uri(rkey), names, day)
 

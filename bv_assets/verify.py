@@ -3,6 +3,7 @@
 Plain functions the asset checks call: each returns facts; the checks decide pass/fail.
 The "expected rows" count re-derives the archive from the raw file in SQL, a second
 implementation of the value rule, so a bug in the pyarrow transform cannot hide.
+Memory stays flat: order is checked on a streamed scan, aggregates run inside DuckDB.
 """
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bv_assets.days import day_window
 from bv_assets.values import FALSE_WORDS, NUMBER_RE, TRUE_WORDS
 
 EXPECTED_COLUMNS = {"point": "VARCHAR", "ts": "TIMESTAMP WITH TIME ZONE", "value": "DOUBLE"}
-
-
-def _sql_list(words) -> str:
-    return ", ".join(f"'{w}'" for w in words)
+SCAN_BATCH_ROWS = 256 * 1024
 
 
 @dataclass
@@ -37,10 +37,47 @@ class ArchiveFacts:
     sorted_ok: bool = True
 
 
+def _q(uri: str) -> str:
+    return uri.replace("'", "''")
+
+
+def _source(uri: str) -> str:
+    # hive_partitioning off: the path's site=/date= folders are not columns of the file.
+    return f"read_parquet('{_q(uri)}', hive_partitioning=false)"
+
+
+def _names_table(names: list[str]) -> pa.Table:
+    return pa.table({"name": pa.array(list(names), pa.string()), "id": pa.array(range(len(names)), pa.int32())})
+
+
+def order_and_duplicates(con: duckdb.DuckDBPyConnection, uri: str) -> tuple[bool, int]:
+    """(sorted by point then ts, adjacent duplicate (point, ts) count) on a streamed scan."""
+    reader = con.execute(f"SELECT point, epoch_us(ts) AS us FROM {_source(uri)}").fetch_record_batch(SCAN_BATCH_ROWS)
+    sorted_ok, duplicates = True, 0
+    last_point, last_us = None, None
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        points = batch.column(0).cast(pa.string())
+        us = batch.column(1).to_numpy(zero_copy_only=False)
+        if last_point is not None:
+            points = pa.concat_arrays([pa.array([last_point], pa.string()), points])
+            us = np.concatenate([[last_us], us])
+        prev_p, next_p = points.slice(0, len(points) - 1), points.slice(1)
+        same = pc.equal(prev_p, next_p).to_numpy(zero_copy_only=False)
+        if not pc.all(pc.less_equal(prev_p, next_p)).as_py():
+            sorted_ok = False
+        step = np.diff(us)
+        if (step[same] < 0).any():
+            sorted_ok = False
+        duplicates += int((same & (step == 0)).sum())
+        last_point, last_us = points[-1].as_py(), int(us[-1])
+    return sorted_ok, duplicates
+
+
 def archive_facts(con: duckdb.DuckDBPyConnection, archive_uri: str, catalog_names: list[str], day: date) -> ArchiveFacts:
     start, end = day_window(day)
-    con.execute("SET TimeZone = 'UTC'")
-    src = f"read_parquet('{_q(archive_uri)}', hive_partitioning=false)"
+    src = _source(archive_uri)
     columns = {row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     rows, null_cells, outside, points = con.execute(
         f"""SELECT count(*),
@@ -50,55 +87,52 @@ def archive_facts(con: duckdb.DuckDBPyConnection, archive_uri: str, catalog_name
             FROM {src}""",
         [start, end],
     ).fetchone()
-    dups = con.execute(
-        f"SELECT count(*) FROM (SELECT point, ts FROM {src} GROUP BY ALL HAVING count(*) > 1)"
-    ).fetchone()[0]
-    con.register("bv_catalog", _names_table(catalog_names))
-    unknown = con.execute(
-        f"SELECT DISTINCT point FROM {src} WHERE point NOT IN (SELECT name FROM bv_catalog) ORDER BY 1"
-    ).fetchall()
+    sorted_ok, duplicates = order_and_duplicates(con, archive_uri)
+    if not sorted_ok:  # adjacency only finds every duplicate in a sorted file
+        duplicates = con.execute(
+            f"SELECT count(*) FROM (SELECT point, ts FROM {src} GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchone()[0]
     per_point = dict(con.execute(f"SELECT point, count(*) FROM {src} GROUP BY point").fetchall())
-    # Sorted by point then ts: no row may be smaller than the one before it.
-    unsorted = con.execute(
-        f"""SELECT count(*) FROM (
-              SELECT point, ts, lag(point) OVER w AS p0, lag(ts) OVER w AS t0
-              FROM (SELECT *, file_row_number AS rn FROM read_parquet('{_q(archive_uri)}', file_row_number=true, hive_partitioning=false))
-              WINDOW w AS (ORDER BY rn))
-            WHERE p0 > point OR (p0 = point AND t0 >= ts)"""
-    ).fetchone()[0]
-    con.unregister("bv_catalog")
+    catalog = set(catalog_names)
+    unknown = sorted(p for p in per_point if p not in catalog)
     return ArchiveFacts(
         rows=rows,
         null_cells=null_cells,
-        duplicate_keys=dups,
+        duplicate_keys=duplicates,
         outside_day=outside,
         points=points,
         columns=columns,
         unknown_points=len(unknown),
-        unknown_examples=[u[0] for u in unknown[:5]],
+        unknown_examples=unknown[:5],
         per_point_rows=per_point,
-        sorted_ok=unsorted == 0,
+        sorted_ok=sorted_ok,
     )
 
 
 def expected_archive_rows(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_names: list[str], day: date) -> int:
     """Distinct valid (point, ts) of collect-enabled points in the raw file, by SQL."""
     start, end = day_window(day)
-    con.execute("SET TimeZone = 'UTC'")
+    words = ", ".join(f"'{w}'" for w in TRUE_WORDS + FALSE_WORDS)
     con.register("bv_catalog", _names_table(catalog_names))
     try:
         return con.execute(
             f"""
-            WITH r AS (
-              SELECT name, lower(trim(value)) AS v, TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ) AS ts
-              FROM read_parquet('{_q(raw_uri)}', hive_partitioning=false)
-              WHERE name IN (SELECT name FROM bv_catalog))
+            WITH raw AS (SELECT name, value, time FROM {_source(raw_uri)}),
+            valid_values AS (
+              SELECT value FROM (SELECT DISTINCT value FROM raw WHERE value IS NOT NULL)
+              WHERE lower(trim(value)) IN ({words})
+                 OR (regexp_full_match(lower(trim(value)), '{NUMBER_RE.strip('^$')}')
+                     AND isfinite(TRY_CAST(trim(value) AS DOUBLE)))),
+            times AS (
+              SELECT time, epoch_us(TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ)) AS us
+              FROM (SELECT DISTINCT time FROM raw))
             SELECT count(*) FROM (
-              SELECT DISTINCT name, ts FROM r
-              WHERE ts >= ? AND ts < ?
-                AND (v IN ({_sql_list(TRUE_WORDS + FALSE_WORDS)})
-                     OR (regexp_full_match(v, '{NUMBER_RE.strip('^$')}')
-                         AND isfinite(TRY_CAST(v AS DOUBLE)))))
+              SELECT DISTINCT c.id, t.us
+              FROM raw r
+              JOIN bv_catalog c ON r.name = c.name
+              JOIN valid_values v ON r.value = v.value
+              JOIN times t ON r.time = t.time
+              WHERE t.us >= epoch_us(?::TIMESTAMPTZ) AND t.us < epoch_us(?::TIMESTAMPTZ))
             """,
             [start, end],
         ).fetchone()[0]
@@ -107,13 +141,4 @@ def expected_archive_rows(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_
 
 
 def raw_row_count(con: duckdb.DuckDBPyConnection, raw_uri: str) -> int:
-    return con.execute(f"SELECT count(*) FROM read_parquet('{_q(raw_uri)}', hive_partitioning=false)").fetchone()[0]
-
-
-def _names_table(names: list[str]) -> pa.Table:
-    return pa.table({"name": pa.array(list(names), pa.string())})
-
-
-def _q(uri: str) -> str:
-    return uri.replace("'", "''")
-
+    return con.execute(f"SELECT count(*) FROM {_source(raw_uri)}").fetchone()[0]
