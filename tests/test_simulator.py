@@ -43,7 +43,7 @@ def walk(c: httpx.Client, site="demo_office", max_pages=10_000, **kw) -> tuple[l
         p = dict(params, **({"cursor": cursor} if cursor else {}))
         r = c.get(f"/sites/{site}/timeseries/paginated", params=p)
         assert r.status_code == 200, r.text
-        body = r.json()
+        body = orjson.loads(r.content)
         assert set(body) == {"point_samples", "next_cursor", "has_more"}
         pages.append(body)
         rows.extend((s["name"], s["value"], s["time"]) for s in body["point_samples"])
