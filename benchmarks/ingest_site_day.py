@@ -135,6 +135,7 @@ def main() -> int:
                 instance=instance, resources=resources,
             )
             raw_wall = time.perf_counter() - started
+            rss_after_raw = peak_rss_mb()
             started2 = time.perf_counter()
             r2 = dg.materialize(
                 [ace_points, raw_site_day, archived_site_day], selection=[archived_site_day],
@@ -142,6 +143,7 @@ def main() -> int:
             )
             archive_wall = time.perf_counter() - started2
             total_wall = time.perf_counter() - started
+            rss_after_archive = peak_rss_mb()
             # The checks' work (what archived_site_day_checks runs), timed on its own.
             started3 = time.perf_counter()
             store = resources["storage"].get_storage()
@@ -174,7 +176,9 @@ def main() -> int:
             ("samples/s end to end", f"{samples / total_wall:,.0f}", ""),
             ("asset checks wall (DuckDB)", f"{checks_wall:.1f} s", ""),
             ("peak RSS (this process)", f"{peak:,.0f} MB", "<= 1024 MB"),
-            ("  of which before the runs", f"{rss_before:,.0f} MB", ""),
+            ("  peak after imports", f"{rss_before:,.0f} MB", ""),
+            ("  peak after raw_site_day", f"{rss_after_raw:,.0f} MB", ""),
+            ("  peak after archived_site_day", f"{rss_after_archive:,.0f} MB", ""),
             ("raw zone bytes/sample", f"{raw_file.stat().st_size / samples:.3f}", ""),
             ("archive bytes/sample", f"{archive_bytes / archived:.3f}", ""),
             ("original layout bytes/sample", f"{original_bytes / archived:.3f}", ""),

@@ -52,7 +52,8 @@ def _names_table(names: list[str]) -> pa.Table:
 
 def order_and_duplicates(con: duckdb.DuckDBPyConnection, uri: str) -> tuple[bool, int]:
     """(sorted by point then ts, adjacent duplicate (point, ts) count) on a streamed scan."""
-    reader = con.execute(f"SELECT point, epoch_us(ts) AS us FROM {_source(uri)}").fetch_record_batch(SCAN_BATCH_ROWS)
+    # A relation streams: only one batch of the scan is in memory at a time.
+    reader = con.sql(f"SELECT point, epoch_us(ts) AS us FROM {_source(uri)}").fetch_arrow_reader(SCAN_BATCH_ROWS)
     sorted_ok, duplicates = True, 0
     last_point, last_us = None, None
     for batch in reader:
@@ -113,31 +114,37 @@ def expected_archive_rows(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_
     """Distinct valid (point, ts) of collect-enabled points in the raw file, by SQL."""
     start, end = day_window(day)
     words = ", ".join(f"'{w}'" for w in TRUE_WORDS + FALSE_WORDS)
-    con.register("bv_catalog", _names_table(catalog_names))
+    raw = _source(raw_uri)
+    # Small lookup tables first (catalog, valid distinct values, distinct times), so the
+    # join below streams the raw file against them instead of hashing the raw file.
+    con.register("bv_catalog_arrow", _names_table(catalog_names))
+    con.execute("CREATE OR REPLACE TEMP TABLE bv_catalog AS SELECT * FROM bv_catalog_arrow")
+    con.unregister("bv_catalog_arrow")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE bv_valid_values AS
+            SELECT value FROM (SELECT DISTINCT value FROM {raw} WHERE value IS NOT NULL)
+            WHERE lower(trim(value)) IN ({words})
+               OR (regexp_full_match(lower(trim(value)), '{NUMBER_RE.strip('^$')}')
+                   AND isfinite(TRY_CAST(trim(value) AS DOUBLE)))"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE bv_times AS
+            SELECT time, epoch_us(TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ)) - epoch_us(?::TIMESTAMPTZ) AS us
+            FROM (SELECT DISTINCT time FROM {raw})""",
+        [start],
+    )
+    day_us = int((end - start).total_seconds()) * 1_000_000
     try:
         return con.execute(
-            f"""
-            WITH raw AS (SELECT name, value, time FROM {_source(raw_uri)}),
-            valid_values AS (
-              SELECT value FROM (SELECT DISTINCT value FROM raw WHERE value IS NOT NULL)
-              WHERE lower(trim(value)) IN ({words})
-                 OR (regexp_full_match(lower(trim(value)), '{NUMBER_RE.strip('^$')}')
-                     AND isfinite(TRY_CAST(trim(value) AS DOUBLE)))),
-            times AS (
-              SELECT time, epoch_us(TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ)) AS us
-              FROM (SELECT DISTINCT time FROM raw))
-            SELECT count(*) FROM (
-              SELECT DISTINCT c.id, t.us
-              FROM raw r
-              JOIN bv_catalog c ON r.name = c.name
-              JOIN valid_values v ON r.value = v.value
-              JOIN times t ON r.time = t.time
-              WHERE t.us >= epoch_us(?::TIMESTAMPTZ) AND t.us < epoch_us(?::TIMESTAMPTZ))
-            """,
-            [start, end],
+            f"""SELECT count(DISTINCT (c.id::BIGINT << 37) | t.us)
+                FROM {raw} r
+                JOIN bv_catalog c ON r.name = c.name
+                JOIN bv_valid_values v ON r.value = v.value
+                JOIN bv_times t ON r.time = t.time
+                WHERE t.us >= 0 AND t.us < {day_us}"""
         ).fetchone()[0]
     finally:
-        con.unregister("bv_catalog")
+        con.execute("DROP TABLE IF EXISTS bv_catalog; DROP TABLE IF EXISTS bv_valid_values; DROP TABLE IF EXISTS bv_times")
 
 
 def raw_row_count(con: duckdb.DuckDBPyConnection, raw_uri: str) -> int:
