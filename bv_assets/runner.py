@@ -47,6 +47,11 @@ def error_text(error) -> str:
     return f"{error.cls_name}: {error.message.strip()}" if error.cls_name else error.message.strip()
 
 
+# Runs still record every event on the instance (the UI shows them); the terminal only gets
+# warnings and errors, and `bv` prints one line per run instead.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def _outcome(what: str, result: dg.ExecuteInProcessResult) -> RunOutcome:
     outcome = RunOutcome(what=what, run_id=result.run_id, success=result.success)
     for event in result.all_events:
@@ -91,7 +96,9 @@ def materialize_site_days(
     day_job = defs.resolve_job_def("site_day_job")
     outcomes: list[RunOutcome] = []
     for site in sites:
-        result = catalog_job.execute_in_process(partition_key=site, instance=instance, raise_on_error=False)
+        result = catalog_job.execute_in_process(
+            partition_key=site, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
+        )
         outcomes.append(_outcome(f"ace_points {site}", result))
         echo(_line(outcomes[-1]))
         if not outcomes[-1].success:
@@ -99,7 +106,9 @@ def materialize_site_days(
     for day in days:
         for site in sites:
             key = site_day_key(site, day)
-            result = day_job.execute_in_process(partition_key=str(key), instance=instance, raise_on_error=False)
+            result = day_job.execute_in_process(
+                partition_key=str(key), instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
+            )
             outcomes.append(_outcome(f"site-day {key}", result))
             echo(_line(outcomes[-1]))
     return outcomes

@@ -24,12 +24,13 @@ def cmd_materialize(args) -> int:
     ensure_dagster_home()
     from bv_assets.definitions import defs
 
-    settings = Settings.from_env()
-    sites = parse_sites(args.sites) if args.sites else settings.sites
-    end = args.end or args.start
     with dg.DagsterInstance.get() as instance:
         try:
-            outcomes = materialize_site_days(instance, defs, sites, args.start, end, settings=settings)
+            settings = Settings.from_env()
+            sites = parse_sites(args.sites) if args.sites else settings.sites
+            outcomes = materialize_site_days(
+                instance, defs, sites, args.start, args.end or args.start, settings=settings
+            )
         except ValueError as exc:
             print(f"bv materialize: {exc}", file=sys.stderr)
             return 2
@@ -144,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # Dagster flags a few APIs we rely on (backfill policies, multi-to-single partition
+    # mappings) as beta on every import; operators need not see that on each command.
+    from dagster import BetaWarning
+
+    warnings.filterwarnings("ignore", category=BetaWarning)
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

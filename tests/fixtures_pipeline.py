@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
@@ -69,7 +70,9 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     ]
 
 
-def _pipeline(sim, token, storage, monkeypatch):
+@contextmanager
+def pipeline_for(sim, token, storage, monkeypatch):
+    """A Pipeline whose environment points at `sim` and `storage`."""
     monkeypatch.setenv("ACE_API_BASE", sim.base_url)
     monkeypatch.setenv("ACE_API_KEY", token)
     monkeypatch.setenv("BV_SITES", "demo_office,demo_school")
@@ -81,10 +84,12 @@ def _pipeline(sim, token, storage, monkeypatch):
 @pytest.fixture
 def pipeline(ace_sim, sim_token, storage, monkeypatch):
     """The pipeline pointed at a fresh simulator and a fresh storage (local and S3)."""
-    yield from _pipeline(ace_sim, sim_token, storage, monkeypatch)
+    with pipeline_for(ace_sim, sim_token, storage, monkeypatch) as pipe:
+        yield pipe
 
 
 @pytest.fixture
 def local_pipeline(ace_sim, sim_token, local_storage, monkeypatch):
     """Like `pipeline`, on local storage only (for tests about behaviour, not backends)."""
-    yield from _pipeline(ace_sim, sim_token, local_storage, monkeypatch)
+    with pipeline_for(ace_sim, sim_token, local_storage, monkeypatch) as pipe:
+        yield pipe
