@@ -9,7 +9,7 @@ from pathlib import Path
 from bv_resources.settings import bv_home
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_DAGSTER_YAML = REPO_ROOT / "dagster.yaml"
+SHIPPED_DAGSTER_YAML = REPO_ROOT / "instance" / "dagster.yaml"
 
 
 def ensure_dagster_home() -> Path:
