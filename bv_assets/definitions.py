@@ -25,4 +25,7 @@ defs = dg.Definitions(
     jobs=[site_day_job, point_catalog_job],
     sensors=[sites_sensor],
     resources=build_resources(Settings.from_env()),
+    # A site-day run's steps (raw -> archive -> checks) are sequential, so one process per run
+    # saves two process start-ups per partition; parallelism comes from concurrent runs.
+    executor=dg.in_process_executor,
 )

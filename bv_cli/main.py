@@ -95,6 +95,22 @@ def cmd_demo(args) -> int:
     return run_demo(days=args.days, ui=not args.no_ui, port=args.port, sim_port=args.sim_port)
 
 
+def cmd_ui(args) -> int:
+    import os
+    import subprocess
+
+    from bv_cli.home import REPO_ROOT, ensure_dagster_home
+
+    home = ensure_dagster_home()
+    print(f"DAGSTER_HOME {home}\nDagster UI   http://{args.host}:{args.port}")
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
+               "-h", args.host, "-p", str(args.port)]
+    try:
+        return subprocess.call(command, cwd=REPO_ROOT, env=os.environ.copy())
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_sim(args) -> int:
     from bv_sim import cli as sim_cli
 
@@ -132,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=3000, help="Dagster UI port")
     p.add_argument("--sim-port", type=int, default=8765, help="simulator port")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("ui", help="Dagster webserver + daemon (sensors, backfills) on the bv instance")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("sim", help="run the ACE FlightDeck simulator")
     try:

@@ -1,0 +1,53 @@
+"""The code location loads cleanly: what `dagster dev` shows in the UI."""
+
+import warnings
+from datetime import date
+
+import dagster as dg
+
+from bv_assets.definitions import defs
+from bv_assets.partitions import site_day_key
+
+
+def test_definitions_load_without_deprecation_warnings():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dg.Definitions.validate_loadable(defs)
+        repo = defs.get_repository_def()
+    deprecated = [w for w in caught if issubclass(w.category, (DeprecationWarning, dg.SupersessionWarning))]
+    assert deprecated == [], [str(w.message) for w in deprecated]
+    keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
+    assert keys == {"ace_points", "raw_site_day", "archived_site_day"}
+
+
+def test_asset_graph_partitions_pool_and_checks():
+    graph = defs.get_repository_def().asset_graph
+    raw = graph.get(dg.AssetKey("raw_site_day"))
+    archived = graph.get(dg.AssetKey("archived_site_day"))
+    assert {p.to_user_string() for p in archived.parent_keys} == {"raw_site_day", "ace_points"}
+    assert isinstance(raw.partitions_def, dg.MultiPartitionsDefinition)
+    assert raw.partitions_def.partition_dimension_names == ["date", "site"]
+    assert str(site_day_key("ses_falls_city", date(2024, 10, 14))) == "2024-10-14|ses_falls_city"
+    assert defs.get_assets_def("raw_site_day").op.pool == "ace_api"
+    assert defs.get_assets_def("ace_points").op.pool == "ace_api"
+    check_names = {k.name for k in defs.get_repository_def().asset_graph.asset_check_keys}
+    assert check_names == {
+        "archive_not_empty", "archive_rows_match_raw", "no_nulls_no_duplicates", "timestamps_inside_day",
+        "archive_schema_and_order", "points_in_catalog", "coverage",
+    }
+    sensor = defs.get_repository_def().get_sensor_def("sites_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_sites_sensor_registers_new_sites_and_requests_their_catalog(monkeypatch):
+    from bv_assets.sites import sites_sensor
+
+    monkeypatch.setenv("BV_SITES", "alpha,beta")
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("site", ["alpha"])
+        result = sites_sensor(dg.build_sensor_context(instance=instance))
+        assert [r.partition_key for r in result.run_requests] == ["beta"]
+        assert result.dynamic_partitions_requests[0].partition_keys == ["beta"]
+        instance.add_dynamic_partitions("site", ["beta"])
+        again = sites_sensor(dg.build_sensor_context(instance=instance))
+        assert isinstance(again, dg.SkipReason)
