@@ -109,14 +109,15 @@ def _iso(us: int) -> str:
 
 
 def transform_raw_table(raw: pa.Table, catalog_names: list[str], day: date):
-    """Pure transform: raw samples -> (archive table, dropped counts, unparseable examples).
+    """Pure transform: raw samples -> (archive table, dropped counts, unparseable examples,
+    raw samples of any point timed inside the day).
 
     `catalog_names` must be sorted; a point's rank in it is its sort position.
     """
     dropped = {"not_collected": 0, "outside_day": 0, "bad_time": 0, "duplicate": 0, "conflicting_duplicate": 0}
     dropped.update({name: 0 for name in CATEGORY_NAMES.values()})
     if raw.num_rows == 0:
-        return ARCHIVE_SCHEMA.empty_table(), dropped, []
+        return ARCHIVE_SCHEMA.empty_table(), dropped, [], 0
 
     names = _dictionary_column(raw, "name")
     times = _dictionary_column(raw, "time")
@@ -146,6 +147,7 @@ def transform_raw_table(raw: pa.Table, catalog_names: list[str], day: date):
     start_us = int(np.datetime64(day, "us").astype(np.int64))
     in_day = good_time & (ts >= start_us) & (ts < start_us + DAY_US)
     dropped["outside_day"] = int((collected & good_time & ~in_day).sum())
+    raw_in_day = int(in_day.sum())
     keep = collected & in_day
     del collected, good_time, in_day
     cats = cat_dict[val_idx]
@@ -188,7 +190,7 @@ def transform_raw_table(raw: pa.Table, catalog_names: list[str], day: date):
         [point, ts_out, pa.array(vals, pa.float64())],
         schema=pa.schema([("point", point.type), ARCHIVE_SCHEMA.field("ts"), ARCHIVE_SCHEMA.field("value")]),
     )
-    return table, dropped, [e if e is None else str(e) for e in examples]
+    return table, dropped, [e if e is None else str(e) for e in examples], raw_in_day
 
 
 def write_archive_file(table: pa.Table, path: Path) -> None:
@@ -207,7 +209,7 @@ def build_archive(storage: Storage, site: str, day: date, catalog_names: list[st
         )
     with storage.local_copy(rkey) as path:
         raw = pq.read_table(path, read_dictionary=["name", "time", "value"])
-    table, dropped, examples = transform_raw_table(raw, sorted(catalog_names), day)
+    table, dropped, examples, raw_in_day = transform_raw_table(raw, sorted(catalog_names), day)
     result = ArchiveResult(
         site=site,
         day=day,
@@ -218,7 +220,8 @@ def build_archive(storage: Storage, site: str, day: date, catalog_names: list[st
         points=0,
         dropped=dropped,
         unparseable_examples=examples,
-        no_data=raw.num_rows == 0,
+        # The raw window has a margin around the day: only samples inside it count as data.
+        no_data=raw_in_day == 0,
     )
     del raw
     previous_rows = None

@@ -7,13 +7,12 @@ not feed anything downstream.
 
 
 import dagster as dg
-import pyarrow.parquet as pq
 
 from bv_assets.assets import archived_site_day
 from bv_assets.catalog import read_catalog_table
 from bv_assets.layout import archive_key, raw_key
 from bv_assets.partitions import site_day_of
-from bv_assets.verify import EXPECTED_COLUMNS, archive_facts, expected_archive_rows
+from bv_assets.verify import EXPECTED_COLUMNS, archive_facts, expected_archive_rows, raw_rows_in_day
 from bv_resources.duckdb_conn import duckdb_connect
 from bv_resources.settings import Settings
 from bv_resources.storage import StorageResource
@@ -56,13 +55,13 @@ def archived_site_day_checks(context: dg.AssetCheckExecutionContext, storage: St
     if not store.exists(akey):
         raw_rows = None
         if store.exists(rkey):
-            with store.local_copy(rkey) as path:
-                raw_rows = pq.ParquetFile(path).metadata.num_rows
+            with duckdb_connect(store) as con:
+                raw_rows = raw_rows_in_day(con, store.uri(rkey), day)
         no_data = raw_rows == 0
         reason = (
             "ACE reported no data for this day: no archive file, by design"
             if no_data
-            else f"no archive file at {store.uri(akey)} (raw rows: {raw_rows})"
+            else f"no archive file at {store.uri(akey)} (raw samples inside the day: {raw_rows})"
         )
         for name in _BLOCKING:
             yield dg.AssetCheckResult(check_name=name, passed=no_data, metadata={"reason": reason})

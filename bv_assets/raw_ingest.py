@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -22,6 +21,13 @@ from bv_assets.days import day_window
 from bv_assets.layout import raw_key
 from bv_resources.ace_client import RAW_SAMPLE_SCHEMA, AceClient
 from bv_resources.storage import Storage
+
+
+# ACE's window bounds are not documented (start inclusive? end exclusive?). Asking for a
+# minute more on each side means a sample exactly at midnight is never lost whichever way
+# a server reads them; the archive keeps only the day itself (the rest is counted as
+# `dropped_outside_day`, and archived in the neighbouring day's partition).
+WINDOW_MARGIN = timedelta(minutes=1)
 
 
 class RawIngestError(RuntimeError):
@@ -42,6 +48,7 @@ class RawIngestResult:
     no_data: bool
     elapsed_s: float
     stream_stats: dict = field(default_factory=dict)
+    window: tuple | None = None
 
     def metadata(self) -> dict:
         samples_per_s = self.samples / self.elapsed_s if self.elapsed_s > 0 else 0.0
@@ -53,6 +60,7 @@ class RawIngestResult:
             "first_time": self.first_time or "",
             "last_time": self.last_time or "",
             "ace_no_data": self.no_data,
+            "window": f"{self.window[0].isoformat()} .. {self.window[1].isoformat()}" if self.window else "",
             "ace_pages": int(self.stream_stats.get("pages", 0)),
             "ace_empty_pages": int(self.stream_stats.get("empty_pages", 0)),
             "ace_retries": int(self.stream_stats.get("retries", 0)),
@@ -81,7 +89,8 @@ def ingest_site_day(
 ) -> RawIngestResult:
     """Fetch every sample ACE holds for `site` on UTC `day` into the raw zone."""
     key = raw_key(site, day)
-    start, end = day_window(day)
+    day_start, day_end = day_window(day)
+    start, end = day_start - WINDOW_MARGIN, day_end + WINDOW_MARGIN
     started = time.monotonic()
     scratch = storage.new_temp_path(".parquet")
     names_seen: set[str] = set()
@@ -146,4 +155,5 @@ def ingest_site_day(
         no_data=no_data,
         elapsed_s=elapsed,
         stream_stats=stats,
+        window=(start, end),
     )

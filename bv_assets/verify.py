@@ -147,5 +147,12 @@ def expected_archive_rows(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_
         con.execute("DROP TABLE IF EXISTS bv_catalog; DROP TABLE IF EXISTS bv_valid_values; DROP TABLE IF EXISTS bv_times")
 
 
-def raw_row_count(con: duckdb.DuckDBPyConnection, raw_uri: str) -> int:
-    return con.execute(f"SELECT count(*) FROM {_source(raw_uri)}").fetchone()[0]
+def raw_rows_in_day(con: duckdb.DuckDBPyConnection, raw_uri: str, day: date) -> int:
+    """Raw samples of any point whose time lies inside the day (0: ACE had no data)."""
+    start, end = day_window(day)
+    return con.execute(
+        f"""SELECT count(*) FROM {_source(raw_uri)}
+            WHERE TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ) >= ?
+              AND TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ) < ?""",
+        [start, end],
+    ).fetchone()[0]

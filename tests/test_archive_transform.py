@@ -35,7 +35,7 @@ def test_filters_types_dedupes_and_sorts():
         ("b/x:1", "72", "not a time"),
         ("a/y #2", "on", "2025-03-04T00:00:00"),  # conflicting re-send: last wins
     ]
-    table, dropped, examples = transform_raw_table(raw(rows), sorted(["b/x:1", "a/y #2"]), DAY)
+    table, dropped, examples, in_day = transform_raw_table(raw(rows), sorted(["b/x:1", "a/y #2"]), DAY)
     out = table.to_pandas()
     assert list(out["point"]) == ["a/y #2", "a/y #2", "b/x:1"]
     assert list(out["value"]) == [1.0, 1.0, 70.5]
@@ -56,6 +56,7 @@ def test_filters_types_dedupes_and_sorts():
         "unparseable": 1,
     }
     assert examples == ["garbage"]
+    assert in_day == len(rows) - 2  # one sample of the next day, one with a bad time
     # Every raw row is accounted for: kept or counted under one reason.
     assert len(out) + sum(dropped.values()) == len(rows)
 
@@ -72,7 +73,7 @@ def test_matches_independent_pandas_derivation():
         (f"site/dev{p}/ai:{p}", v, t.strftime("%Y-%m-%dT%H:%M:%S.%f"))
         for p, v, t in zip(pick, vals, times)
     ]
-    table, dropped, _ = transform_raw_table(raw(rows), sorted(names), DAY)
+    table, dropped, _, _ = transform_raw_table(raw(rows), sorted(names), DAY)
 
     df = pd.DataFrame(rows, columns=["point", "value", "time"])
     df["ts"] = pd.to_datetime(df["time"], utc=True)
@@ -91,5 +92,5 @@ def test_matches_independent_pandas_derivation():
 
 
 def test_empty_raw_gives_empty_table():
-    table, dropped, _ = transform_raw_table(raw([]), ["a"], DAY)
-    assert table.num_rows == 0 and sum(dropped.values()) == 0
+    table, dropped, _, in_day = transform_raw_table(raw([]), ["a"], DAY)
+    assert table.num_rows == 0 and sum(dropped.values()) == 0 and in_day == 0
