@@ -53,7 +53,7 @@ def _names_table(names: list[str]) -> pa.Table:
 def order_and_duplicates(con: duckdb.DuckDBPyConnection, uri: str) -> tuple[bool, int]:
     """(sorted by point then ts, adjacent duplicate (point, ts) count) on a streamed scan."""
     # A relation streams: only one batch of the scan is in memory at a time.
-    reader = con.sql(f"SELECT point, epoch_us(ts) AS us FROM {_source(uri)}").fetch_arrow_reader(SCAN_BATCH_ROWS)
+    reader = con.sql(f"SELECT point, epoch_us(ts) AS us FROM {_source(uri)}").to_arrow_reader(SCAN_BATCH_ROWS)
     sorted_ok, duplicates = True, 0
     last_point, last_us = None, None
     for batch in reader:
