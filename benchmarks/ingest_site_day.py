@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -60,8 +60,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def write_original_layout(raw_path: Path, out: Path, site: str) -> int:
-    """The original archival Worker's layout, from the same raw samples in API order."""
+def write_original_layout(raw_path: Path, out: Path, site: str, day: date) -> int:
+    """The original archival Worker's layout, from the same raw samples in API order
+    (the same day, numeric values only: the rows our archive holds, before dedupe)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -77,7 +78,8 @@ def write_original_layout(raw_path: Path, out: Path, site: str) -> int:
             times = batch.column("time").dictionary_encode()
             ts = parse_time_dictionary(times.dictionary)[times.indices.to_numpy(zero_copy_only=False)] // 1000
             values, cats = parse_values(batch.column("value"))
-            keep = cats == 0
+            day_ms = int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+            keep = (cats == 0) & (ts >= day_ms) & (ts < day_ms + 86_400_000)
             table = pa.table(
                 {
                     "timestamp": pa.array(ts[keep]),
@@ -161,7 +163,7 @@ def main() -> int:
 
         samples = pq.ParquetFile(raw_file).metadata.num_rows
         archived = pq.ParquetFile(archive_file).metadata.num_rows
-        original_bytes = write_original_layout(raw_file, work / "original.parquet", site)
+        original_bytes = write_original_layout(raw_file, work / "original.parquet", site, args.day)
         archive_bytes = archive_file.stat().st_size
 
         print(f"\nBuilding Vitals ingest benchmark — {args.points} points x 1-min, UTC day {args.day}")
