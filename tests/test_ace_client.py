@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import time
 from datetime import date, datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -32,7 +33,8 @@ from bv_resources.ace_errors import (
 )
 from bv_resources.ace_resource import AceResource
 
-SECRET = "eyJhbGciOiJIUzI1NiJ9.SECRET-TOKEN-VALUE.sig"
+# A throwaway token made per run, shaped like a JWT (header.payload.signature).
+SECRET = ".".join(secrets.token_urlsafe(16) for _ in range(3))
 START = datetime(2025, 6, 3, tzinfo=timezone.utc)
 END = START + timedelta(days=1)
 
