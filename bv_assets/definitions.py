@@ -5,6 +5,7 @@ import dagster as dg
 from bv_assets.assets import ace_points, archived_site_day, raw_site_day
 from bv_assets.checks import archived_site_day_checks
 from bv_assets.jobs import point_catalog_job, site_day_job
+from bv_assets.schedules import catalog_refresh_schedule, day_close_schedule
 from bv_assets.sites import sites_sensor
 from bv_resources.ace_resource import AceResource
 from bv_resources.settings import Settings
@@ -24,6 +25,7 @@ defs = dg.Definitions(
     asset_checks=[archived_site_day_checks],
     jobs=[site_day_job, point_catalog_job],
     sensors=[sites_sensor],
+    schedules=[day_close_schedule, catalog_refresh_schedule],
     resources=build_resources(Settings.from_env()),
     # A site-day run's steps (raw -> archive -> checks) are sequential, so one process per run
     # saves two process start-ups per partition; parallelism comes from concurrent runs.

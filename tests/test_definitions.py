@@ -51,3 +51,22 @@ def test_sites_sensor_registers_new_sites_and_requests_their_catalog(monkeypatch
         instance.add_dynamic_partitions("site", ["beta"])
         again = sites_sensor(dg.build_sensor_context(instance=instance))
         assert isinstance(again, dg.SkipReason)
+
+
+def test_day_close_schedule_asks_for_yesterday_of_every_site():
+    from datetime import datetime, timezone
+
+    from bv_assets.schedules import catalog_refresh_schedule, day_close_schedule
+
+    when = datetime(2025, 6, 4, 0, 30, tzinfo=timezone.utc)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+        assert isinstance(day_close_schedule(context), dg.SkipReason)
+        instance.add_dynamic_partitions("site", ["demo_school", "demo_office"])
+        requests = day_close_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
+        assert [r.partition_key for r in requests] == ["2025-06-03|demo_office", "2025-06-03|demo_school"]
+        assert len({r.run_key for r in requests}) == 2
+        catalogs = catalog_refresh_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
+        assert [r.partition_key for r in catalogs] == ["demo_office", "demo_school"]
+    assert day_close_schedule.cron_schedule == "30 0 * * *"
+    assert day_close_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
