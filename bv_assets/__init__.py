@@ -4,8 +4,9 @@ import warnings
 
 from dagster import BetaWarning
 
-# Two Dagster APIs this project relies on are marked beta and warn on every code-location
+# Dagster APIs this project relies on are marked beta and warn on every code-location
 # load (in every run's logs); they are the documented way to do what we need.
 warnings.filterwarnings(
-    "ignore", category=BetaWarning, message=r".*(backfill_policy|MultiToSingleDimensionPartitionMapping).*"
+    "ignore", category=BetaWarning, message=r".*(backfill_policy|MultiToSingleDimensionPartitionMapping|MultiPartitionMapping"
+    r"|allow_nonexistent_upstream_partitions).*"
 )

@@ -1,4 +1,4 @@
-"""The three software-defined assets. Thin: read the partition, call the plain function,
+"""The software-defined assets. Thin: read the partition, call the plain function,
 return its metadata. The work lives in catalog.py, raw_ingest.py and archive_build.py."""
 
 
@@ -6,7 +6,14 @@ import dagster as dg
 
 from bv_assets.archive_build import build_archive
 from bv_assets.catalog import read_catalog_names, refresh_catalog
-from bv_assets.partitions import site_day_of, site_day_partitions, site_partitions
+from bv_assets.partitions import (
+    site_day_of,
+    site_day_partitions,
+    site_month_of,
+    site_month_partitions,
+    site_partitions,
+)
+from bv_assets.rollup_build import build_month_rollup
 from bv_assets.raw_ingest import ingest_site_day
 from bv_resources.ace_errors import AceAuthError
 from bv_resources.ace_resource import AceResource
@@ -81,4 +88,37 @@ def archived_site_day(context: dg.AssetExecutionContext, storage: StorageResourc
     site, day = site_day_of(context.partition_key)
     store = storage.get_storage()
     result = build_archive(store, site, day, read_catalog_names(store, site), log=context.log)
+    return dg.MaterializeResult(metadata=result.metadata())
+
+
+# Each archived day feeds the hourly rollup of its month (same site).
+DAY_TO_MONTH = dg.MultiPartitionMapping(
+    {
+        "date": dg.DimensionPartitionMapping(
+            "month", dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
+        ),
+        "site": dg.DimensionPartitionMapping("site", dg.IdentityPartitionMapping()),
+    }
+)
+
+
+@dg.asset(
+    partitions_def=site_month_partitions,
+    deps=[dg.AssetDep(archived_site_day, partition_mapping=DAY_TO_MONTH)],
+    group_name="archive",
+    kinds={"duckdb", "parquet"},
+    # Rebuilt whenever a day of its month is (re)archived: day close, backfills, late data.
+    automation_condition=(
+        dg.AutomationCondition.any_deps_updated()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ),
+    description=(
+        "Per point and UTC hour: count, sum, min, max, first, last — one file per site-month at "
+        "rollup/hourly/site=<site>/month=<YYYY-MM>/data.parquet, so long-range queries read 12 files a year."
+    ),
+)
+def hourly_rollup(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    site, month = site_month_of(context.partition_key)
+    result = build_month_rollup(storage.get_storage(), site, month)
     return dg.MaterializeResult(metadata=result.metadata())

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from bv_assets.assets import ace_points, archived_site_day, raw_site_day
+from bv_assets.assets import ace_points, archived_site_day, hourly_rollup, raw_site_day
 from bv_assets.checks import archived_site_day_checks
-from bv_assets.jobs import point_catalog_job, site_day_job
+from bv_assets.jobs import point_catalog_job, rollup_job, site_day_job
 from bv_assets.schedules import catalog_refresh_schedule, day_close_schedule
 from bv_assets.sites import sites_sensor
 from bv_resources.ace_resource import AceResource
@@ -21,9 +21,9 @@ def build_resources(settings: Settings) -> dict:
 
 
 defs = dg.Definitions(
-    assets=[ace_points, raw_site_day, archived_site_day],
+    assets=[ace_points, raw_site_day, archived_site_day, hourly_rollup],
     asset_checks=[archived_site_day_checks],
-    jobs=[site_day_job, point_catalog_job],
+    jobs=[site_day_job, point_catalog_job, rollup_job],
     sensors=[sites_sensor],
     schedules=[day_close_schedule, catalog_refresh_schedule],
     resources=build_resources(Settings.from_env()),

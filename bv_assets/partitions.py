@@ -42,3 +42,29 @@ def site_day_of(partition_key: str | dg.MultiPartitionKey) -> tuple[str, date]:
         day_part, _, site_part = str(partition_key).partition("|")
         dims = {"date": day_part, "site": site_part}
     return dims["site"], date.fromisoformat(dims["date"])
+
+
+MONTH_FORMAT = "%Y-%m"
+
+
+def site_month_partitions_for(start_date: str) -> dg.MultiPartitionsDefinition:
+    first_of_month = date.fromisoformat(start_date).strftime(MONTH_FORMAT)
+    # end_offset=1: the current month exists (its closed days already have archives).
+    months = dg.MonthlyPartitionsDefinition(start_date=first_of_month, fmt=MONTH_FORMAT, timezone="UTC", end_offset=1)
+    return dg.MultiPartitionsDefinition({"month": months, "site": site_partitions})
+
+
+site_month_partitions = site_month_partitions_for(Settings.from_env().start_date)
+
+
+def site_month_of(partition_key: str | dg.MultiPartitionKey) -> tuple[str, str]:
+    if isinstance(partition_key, dg.MultiPartitionKey):
+        dims = partition_key.keys_by_dimension
+    else:
+        month_part, _, site_part = str(partition_key).partition("|")
+        dims = {"month": month_part, "site": site_part}
+    return dims["site"], dims["month"]
+
+
+def site_month_key(site: str, month: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"month": month, "site": site})

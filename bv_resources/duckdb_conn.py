@@ -59,6 +59,7 @@ def duckdb_connect(
         config["threads"] = str(threads)
     con = duckdb.connect(":memory:", config=config)
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # it would write into run logs and pipes
     if isinstance(storage, S3Storage):
         con.execute(f"LOAD '{httpfs_extension_path()}'")
         _create_s3_secret(con, storage)

@@ -90,6 +90,10 @@ class Storage(ABC):
     def list(self, prefix: str) -> list[str]: ...
 
     @abstractmethod
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        """key -> size in bytes of every published file under prefix (one listing call)."""
+
+    @abstractmethod
     def delete(self, key: str) -> None: ...
 
     def delete_prefix(self, prefix: str) -> int:
@@ -163,6 +167,23 @@ class LocalStorage(Storage):
             if path.is_file() and TEMP_MARK not in path.name and not rel.startswith(".scratch/"):
                 keys.append(rel)
         return sorted(keys)
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        base = self.root / prefix.strip("/") if prefix.strip("/") else self.root
+        sizes: dict[str, int] = {}
+        if not base.is_dir():
+            return sizes
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if d != ".scratch"]
+            for name in filenames:
+                if TEMP_MARK in name:
+                    continue
+                path = os.path.join(dirpath, name)
+                try:
+                    sizes[Path(path).relative_to(self.root).as_posix()] = os.stat(path).st_size
+                except FileNotFoundError:  # removed between listing and stat
+                    continue
+        return sizes
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -251,6 +272,17 @@ class S3Storage(Storage):
         except Exception as exc:
             raise self._fail("list", prefix or "(root)", exc) from exc
         return sorted(keys)
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        full = f"{self.prefix}/{prefix.strip('/')}".strip("/") if self.prefix else prefix.strip("/")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        sizes: dict[str, int] = {}
+        try:
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+                sizes.update({obj["Key"][strip:]: obj["Size"] for obj in page.get("Contents", [])})
+        except Exception as exc:
+            raise self._fail("list", prefix or "(root)", exc) from exc
+        return sizes
 
     def delete(self, key: str) -> None:
         try:

@@ -1,0 +1,230 @@
+"""QueryEngine: chart queries over the materialized partitions (rollup ∪ archive ∪ live).
+
+    engine = QueryEngine(Storage.from_url("/data/bv"))
+    result = engine.query("ses_falls_city", ["…/analogValue/102"], "2025-06-01", "2025-06-08", interval="1h")
+    result.table        # pyarrow: point (string), ts (timestamp UTC), value (double)
+    result.to_pandas()
+    result.metadata     # source, rows, files_read, interval, unknown_points, query_time_ms, …
+
+Per UTC day the engine reads the hourly rollup (whole days, hour-or-coarser buckets), else
+the archive file, else the live store (not yet archived), else nothing: a missing day is a
+gap, not an error. Only that site's files for those days are read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import duckdb
+import pyarrow as pa
+
+from bv_query.errors import QueryError, UnknownSite
+from bv_query.params import QueryRequest
+from bv_query.point_search import PointInfo, point_infos, search_points
+from bv_query.sources import SourceIndex, _TtlCache
+from bv_query import sql
+from bv_resources.duckdb_conn import duckdb_connect
+from bv_resources.settings import Settings, validate_site_name
+from bv_resources.storage import Storage, StorageError
+from bv_assets.catalog import read_catalog_table
+from bv_assets.layout import points_key
+
+ROLLUP_INTERVALS = ("1h", "1d")
+RESULT_SCHEMA = pa.schema([("point", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("value", pa.float64())])
+
+
+@dataclass
+class QueryResult:
+    request: QueryRequest
+    table: pa.Table
+    metadata: dict = field(default_factory=dict)
+
+    def to_pandas(self):
+        return self.table.to_pandas()
+
+
+class QueryEngine:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        max_point_count: int = 100,
+        max_range_days: int = 365,
+        listing_ttl_s: float = 5.0,
+        catalog_ttl_s: float = 30.0,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+    ):
+        self.storage = storage
+        self.max_point_count = max_point_count
+        self.max_range_days = max_range_days
+        self.index = SourceIndex(storage, listing_ttl_s=listing_ttl_s)
+        self._catalogs = _TtlCache(catalog_ttl_s)
+        self._con = duckdb_connect(storage, threads=threads, memory_limit=memory_limit)
+        # Footers of files read before are reused (archive files never change in place).
+        self._con.execute("SET parquet_metadata_cache = true")
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **kwargs) -> "QueryEngine":
+        settings = settings or Settings.from_env()
+        return cls(Storage.from_url(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url), **kwargs)
+
+    # -- catalog -------------------------------------------------------------------------
+    def catalog(self, site: str) -> list[PointInfo] | None:
+        """The site's points (None when it has no catalog yet)."""
+
+        def load():
+            if not self.storage.exists(points_key(site)):
+                return None
+            return point_infos(read_catalog_table(self.storage, site))
+
+        return self._catalogs.get(site, load)
+
+    def catalog_names(self, site: str) -> frozenset | None:
+        infos = self.catalog(site)
+        if infos is None:
+            return None
+        return self._catalogs.get(("names", site, id(infos)), lambda: frozenset(i.name for i in infos))
+
+    def sites(self) -> list[dict]:
+        names = set()
+        for prefix in ("points/", "archive/", "live/"):
+            for key in self.storage.list_sizes(prefix):
+                part = key.split("/")[1] if "/" in key else ""
+                if part.startswith("site="):
+                    names.add(part[5:])
+        out = []
+        for name in sorted(names):
+            days = sorted(self.index.archive_days(name))
+            catalog = self.catalog(name)
+            out.append(
+                {
+                    "name": name,
+                    "points": len(catalog) if catalog is not None else None,
+                    "first_day": days[0].isoformat() if days else None,
+                    "last_day": days[-1].isoformat() if days else None,
+                    "live_days": [d.isoformat() for d in self.index.live_days(name)],
+                }
+            )
+        return out
+
+    def search_points(self, site: str, q: str | None = None, tag: str | None = None) -> list[PointInfo]:
+        self._check_site(site)
+        infos = self.catalog(site)
+        if infos is None:
+            raise QueryError("site", f"site {site!r} has no point catalog yet: materialize ace_points for it")
+        return search_points(infos, q, tag)
+
+    def _check_site(self, site: str) -> None:
+        try:
+            validate_site_name(site)
+        except ValueError as exc:
+            raise QueryError("site_name", str(exc)) from None
+        if not self.index.site_exists(site):
+            raise UnknownSite(site)
+
+    # -- queries -------------------------------------------------------------------------
+    def query(self, site: str, points, start, end, **options) -> QueryResult:
+        request = QueryRequest.parse(
+            site, points, start, end, max_point_count=self.max_point_count,
+            max_range_days=self.max_range_days, **options,
+        )
+        return self.run(request)
+
+    def run(self, request: QueryRequest) -> QueryResult:
+        began = time.perf_counter()
+        self._check_site(request.site)
+        try:
+            table, plan, before_m4 = self._execute(request)
+        except (StorageError, OSError, duckdb.IOException):
+            # A file went away between listing and reading (day close, re-materialization):
+            # list again and retry once; a second failure is real and propagates.
+            self.index.invalidate()
+            table, plan, before_m4 = self._execute(request)
+        known = self.catalog_names(request.site)
+        found = set(table.column("point").to_pylist()) if table.num_rows else set()
+        unknown = [p for p in request.points if known is not None and p not in known and p not in found]
+        return QueryResult(
+            request=request,
+            table=table,
+            metadata={
+                "source": plan.source,
+                "rows": table.num_rows,
+                "files_read": plan.files_read,
+                "interval": request.interval,
+                "requested_interval": request.requested_interval,
+                "agg": request.agg if request.interval != "raw" else None,
+                "tz": str(request.tz),
+                "fill": request.fill if request.interval != "raw" else None,
+                "downsampled": table.num_rows != before_m4,
+                "unknown_points": unknown,
+                "days_archived": len(plan.archive) + len(plan.rollup_days),
+                "days_from_rollup": len(plan.rollup_days),
+                "days_live": len(plan.live),
+                "days_missing": len(plan.missing),
+                "start_time": int(request.start.timestamp() * 1000),
+                "end_time": int(request.end.timestamp() * 1000),
+                "query_time_ms": round((time.perf_counter() - began) * 1000, 2),
+            },
+        )
+
+    def _rollup_allowed(self, request: QueryRequest) -> bool:
+        if request.interval not in ROLLUP_INTERVALS:
+            return False
+        # Hourly rollups are UTC hours: usable when every local hour boundary is a UTC one.
+        moment = request.start
+        while moment <= request.end:
+            if request.tz.utcoffset(moment.replace(tzinfo=None)).total_seconds() % 3600:
+                return False
+            moment += timedelta(days=1)
+        return True
+
+    def _execute(self, request: QueryRequest):
+        cur = self._con.cursor()
+        try:
+            plan = self.index.plan(
+                cur, request.site, request.start, request.end, use_rollup=self._rollup_allowed(request)
+            )
+            params: dict = {}
+            detail = sql.detail_sql(plan, request.points, params)
+            if request.interval == "raw":
+                if detail is None:
+                    return RESULT_SCHEMA.empty_table(), plan, 0
+                text = sql.raw_query(detail)
+            else:
+                rollup = sql.rollup_sql(plan, request.points, params)
+                known = self.catalog_names(request.site)
+                grid_points = [p for p in request.points if known is None or p in known]
+                text = sql.bucket_query(detail, rollup, request.interval, request.agg, request.fill, str(request.tz), grid_points)
+            if "$start" in text:
+                params.update(start=request.start, end=request.end)
+            table = _fetch(cur, text, params)
+            before_m4 = table.num_rows
+            if request.max_points and table.num_rows > request.max_points:
+                table = self._downsample(cur, table, request)
+            return table.cast(RESULT_SCHEMA), plan, before_m4
+        finally:
+            cur.close()
+
+    def _downsample(self, cur, table: pa.Table, request: QueryRequest) -> pa.Table:
+        counts = table.group_by("point").aggregate([("point", "count")]).column("point_count").to_pylist()
+        if max(counts) <= request.max_points:
+            return table
+        cur.register("result_rows", table)
+        try:
+            start_us = int(request.start.timestamp() * 1_000_000)
+            end_us = int(request.end.timestamp() * 1_000_000)
+            return _fetch(cur, sql.m4_query("result_rows", start_us, end_us, request.max_points), {})
+        finally:
+            cur.unregister("result_rows")
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _fetch(cur, text: str, params: dict) -> pa.Table:
+    return cur.execute(text, params).to_arrow_table()

@@ -1,0 +1,178 @@
+"""Which files answer a query: per UTC day, the hourly rollup, the archive, the live store,
+or nothing (a gap). Only that site's files for those days are listed or read — never a
+glob over the whole archive.
+
+Listings of the archive and rollup folders are cached for a few seconds (they change once
+a day); the live folder is listed on every query so new samples show at once.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+import orjson
+
+from bv_assets.days import day_window
+from bv_assets.layout import (
+    ARCHIVE_FILE,
+    LIVE_SUFFIX,
+    archive_key,
+    archive_site_prefix,
+    live_day_prefix,
+    live_site_prefix,
+    points_key,
+    rollup_key,
+    rollup_site_prefix,
+)
+from bv_resources.storage import Storage
+
+_ARCHIVE_DAY = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/" + re.escape(ARCHIVE_FILE) + "$")
+_ROLLUP_MONTH = re.compile(r"/month=(\d{4}-\d{2})/data\.parquet$")
+from bv_assets.rollup_build import ROLLUP_DAYS_META  # {"YYYY-MM-DD": archive bytes} in the file's metadata
+
+
+@dataclass
+class SourcePlan:
+    """Files per source, and the UTC days each source answers for."""
+
+    archive: dict[date, str] = field(default_factory=dict)  # day -> uri
+    live: dict[date, list[str]] = field(default_factory=dict)  # day -> uris, oldest first
+    rollup_days: dict[date, str] = field(default_factory=dict)  # day -> rollup uri of its month
+    missing: list[date] = field(default_factory=list)
+
+    @property
+    def rollup_files(self) -> list[str]:
+        return sorted(set(self.rollup_days.values()))
+
+    @property
+    def files_read(self) -> int:
+        return len(self.archive) + sum(len(v) for v in self.live.values()) + len(self.rollup_files)
+
+    @property
+    def source(self) -> str:
+        stored = bool(self.archive or self.rollup_days)
+        if stored and self.live:
+            return "split"
+        return "archive" if stored else ("live" if self.live else "none")
+
+
+class _TtlCache:
+    def __init__(self, ttl_s: float):
+        self.ttl_s, self._items, self._lock = ttl_s, {}, threading.Lock()
+
+    def get(self, key, load):
+        now = time.monotonic()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit and now - hit[0] < self.ttl_s:
+                return hit[1]
+        value = load()
+        with self._lock:
+            self._items[key] = (now, value)
+        return value
+
+    def clear(self):
+        with self._lock:
+            self._items.clear()
+
+
+class SourceIndex:
+    """Finds the files for (site, days); caches what changes at most daily."""
+
+    def __init__(self, storage: Storage, *, listing_ttl_s: float = 5.0):
+        self.storage = storage
+        self._listings = _TtlCache(listing_ttl_s)
+        self._rollup_meta: dict[tuple[str, int], dict[str, int]] = {}
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        self._listings.clear()
+
+    def archive_days(self, site: str) -> dict[date, int]:
+        """day -> archive file size, for every archived day of the site."""
+
+        def load():
+            out = {}
+            for key, size in self.storage.list_sizes(archive_site_prefix(site)).items():
+                match = _ARCHIVE_DAY.search(key)
+                if match:
+                    out[date.fromisoformat(match.group(1))] = size
+            return out
+
+        return self._listings.get(("archive", site), load)
+
+    def rollup_months(self, site: str) -> dict[str, int]:
+        def load():
+            out = {}
+            for key, size in self.storage.list_sizes(rollup_site_prefix(site)).items():
+                match = _ROLLUP_MONTH.search(key)
+                if match:
+                    out[match.group(1)] = size
+            return out
+
+        return self._listings.get(("rollup", site), load)
+
+    def live_files(self, site: str, day: date) -> list[str]:
+        keys = [k for k in self.storage.list(live_day_prefix(site, day)) if k.endswith(LIVE_SUFFIX)]
+        return [self.storage.uri(k) for k in sorted(keys)]
+
+    def live_days(self, site: str) -> list[date]:
+        days = set()
+        for key in self.storage.list(live_site_prefix(site)):
+            match = re.search(r"/date=(\d{4}-\d{2}-\d{2})/", key)
+            if match and key.endswith(LIVE_SUFFIX):
+                days.add(date.fromisoformat(match.group(1)))
+        return sorted(days)
+
+    def site_exists(self, site: str) -> bool:
+        return bool(
+            self.storage.exists(points_key(site)) or self.archive_days(site) or self.live_days(site)
+        )
+
+    def rollup_coverage(self, con, site: str, month: str, size: int) -> dict[str, int]:
+        """The archive sizes the month's rollup was built from ({} when unreadable)."""
+        cache_key = (rollup_key(site, month), size)
+        with self._lock:
+            if cache_key in self._rollup_meta:
+                return self._rollup_meta[cache_key]
+        uri = self.storage.uri(rollup_key(site, month))
+        rows = con.execute(
+            "SELECT value FROM parquet_kv_metadata(?) WHERE key = ?", [uri, ROLLUP_DAYS_META]
+        ).fetchall()
+        coverage = orjson.loads(rows[0][0]) if rows else {}
+        with self._lock:
+            self._rollup_meta[cache_key] = coverage
+        return coverage
+
+    def plan(self, con, site: str, start: datetime, end: datetime, *, use_rollup: bool) -> SourcePlan:
+        plan = SourcePlan()
+        archived = self.archive_days(site)
+        months = self.rollup_months(site) if use_rollup else {}
+        day = start.astimezone(timezone.utc).date()
+        while day_window(day)[0] < end:
+            day_start, day_end = day_window(day)
+            whole_day = start <= day_start and day_end <= end
+            month = day.strftime("%Y-%m")
+            if day in archived and whole_day and month in months:
+                coverage = self.rollup_coverage(con, site, month, months[month])
+                if coverage.get(day.isoformat()) == archived[day]:
+                    plan.rollup_days[day] = self.storage.uri(rollup_key(site, month))
+                    day += timedelta(days=1)
+                    continue
+            if day in archived:
+                plan.archive[day] = self.storage.uri(archive_key(site, day))
+            else:
+                files = self.live_files(site, day)
+                if not files and self.storage.exists(archive_key(site, day)):
+                    # Archived since our cached listing (day close): read the archive.
+                    plan.archive[day] = self.storage.uri(archive_key(site, day))
+                elif files:
+                    plan.live[day] = files
+                else:
+                    plan.missing.append(day)
+            day += timedelta(days=1)
+        return plan
