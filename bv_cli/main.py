@@ -1,4 +1,4 @@
-"""`bv`: the operator's command line (simulator, materialize, demo, status)."""
+"""`bv`: the operator's command line (simulator, materialize, demo, status, query, serve)."""
 
 from __future__ import annotations
 
@@ -162,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover - the simulator ships with the package
         pass
     p.set_defaults(func=cmd_sim)
+
+    from bv_cli import query as query_cli
+
+    query_cli.add_arguments(sub)
     return parser
 
 

@@ -1,0 +1,183 @@
+"""HTTP API and chart page: `bv serve --host --port` (FastAPI on uvicorn).
+
+Endpoints: `GET /timeseries/query` (compatible with the original Query Worker), `GET /health`,
+`GET /sites`, `GET /sites/{site}/points?q=&tag=`, the chart page at `/`, and the OpenAPI
+document at `/openapi.json`. Bad input is a 4xx JSON `{"error", "parameter"}`; nothing a
+client sends produces a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bv_query import render
+from bv_query.auth import AuthError, KeyRing, parse_api_keys
+from bv_query.engine import QueryEngine
+from bv_query.errors import QueryError
+from bv_query.params import FORMATS, parse_choice
+from bv_resources.storage import StorageError
+
+log = logging.getLogger("bv_query.api")
+STATIC = Path(__file__).parent / "static"
+SMALL_RESULT_ROWS = 20_000  # below this, JSON is sent in one piece (faster than streaming)
+
+
+def _error(status: int, message: str, parameter: str | None = None) -> JSONResponse:
+    body = {"error": message}
+    if parameter:
+        body["parameter"] = parameter
+    return JSONResponse(body, status_code=status)
+
+
+def create_app(
+    engine: QueryEngine | None = None,
+    *,
+    api_keys: str | None = None,
+    cors_origins: str | None = None,
+) -> FastAPI:
+    """The app. Defaults come from the environment: BV_STORAGE_URL, BV_API_KEYS, BV_CORS_ORIGINS,
+    BV_QUERY_MAX_POINTS (100), BV_QUERY_MAX_DAYS (365)."""
+    if engine is None:
+        engine = QueryEngine.from_settings(
+            max_point_count=int(os.environ.get("BV_QUERY_MAX_POINTS", "100")),
+            max_range_days=int(os.environ.get("BV_QUERY_MAX_DAYS", "365")),
+        )
+    keys = KeyRing(parse_api_keys(os.environ.get("BV_API_KEYS") if api_keys is None else api_keys))
+    app = FastAPI(
+        title="Building Vitals query API",
+        version="1.0",
+        docs_url=None,  # Swagger UI would load from a CDN; the OpenAPI document is served
+        redoc_url=None,
+        description="Time series of building sensor points, from the archive, rollups and live store.",
+    )
+    app.state.engine, app.state.keys = engine, keys
+    origins = [o.strip() for o in (cors_origins if cors_origins is not None else os.environ.get("BV_CORS_ORIGINS", "")).split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_methods=["GET"], allow_headers=["Authorization"]
+        )
+
+    @app.exception_handler(QueryError)
+    async def _query_error(request: Request, exc: QueryError):
+        return _error(exc.status, exc.message, exc.parameter)
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(request: Request, exc: AuthError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        response = _error(exc.status, exc.message)
+        if headers:
+            response.headers.update(headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", [])[1:]) or None
+        return _error(400, f"invalid request: {first.get('msg', 'bad parameter')}", where)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(StorageError)
+    async def _storage_error(request: Request, exc: StorageError):
+        log.error("storage failed: %s", exc)
+        return _error(503, f"storage unavailable: {exc}")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return _error(500, f"internal error ({type(exc).__name__}); see the server log")
+
+    def _key(request: Request):
+        return keys.authenticate(request.headers.get("authorization"))
+
+    @app.get("/health", summary="Liveness: no auth, no secrets")
+    def health():
+        return {"status": "ok", "storage": type(engine.storage).__name__.replace("Storage", "").lower()}
+
+    @app.get("/sites", summary="Sites with a catalog, archive or live data")
+    def sites(request: Request):
+        key = _key(request)
+        return {"sites": [s for s in engine.sites() if key is None or key.allows(s["name"])]}
+
+    @app.get("/sites/{site}/points", summary="Search a site's points (every word must match)")
+    def points(
+        request: Request,
+        site: str,
+        q: str | None = Query(None, description='words, e.g. "vav 12 temp"'),
+        tag: str | None = Query(None, description="a marker tag, or key=value of a kv tag"),
+        limit: str | None = Query("50", description="at most this many (1..1000)"),
+        offset: str | None = Query("0"),
+    ):
+        key = _key(request)
+        KeyRing.check_site(key, site)
+        lim, off = _int_param(limit, "limit", 1, 1000, 50), _int_param(offset, "offset", 0, 10**7, 0)
+        found = engine.search_points(site, q, tag)
+        return {"site": site, "total": len(found), "points": [p.to_json() for p in found[off : off + lim]]}
+
+    @app.get("/timeseries/query", summary="Samples or buckets of points over [start_time, end_time)")
+    def timeseries(
+        request: Request,
+        site_name: str | None = Query(None),
+        point_names: str | None = Query(None, description="comma-separated point names"),
+        point: list[str] = Query([], description="a point name (repeatable; for names with commas)"),
+        start_time: str | None = Query(None, description="ISO 8601 (zone or naive UTC), epoch s or epoch ms"),
+        end_time: str | None = Query(None, description="exclusive end; same formats"),
+        interval: str | None = Query("raw", description="raw, 1min, 5min, 15min, 1h (1hr), 1d (1day), auto"),
+        agg: str | None = Query("avg", description="avg, min, max, first, last, count, sum"),
+        tz: str | None = Query("UTC", description="IANA zone buckets align to"),
+        fill: str | None = Query("null", description="empty buckets: null, locf, linear"),
+        max_points: str | None = Query(None, description="budget for auto; M4 downsampling above it"),
+        format: str | None = Query("json", description="json, csv, parquet, arrow"),
+    ):
+        key = _key(request)
+        fmt = parse_choice(format, "format", FORMATS, "json")
+        names = [p for p in (point_names or "").split(",") if p.strip()] + list(point)
+        if site_name:
+            KeyRing.check_site(key, site_name.strip())
+        result = engine.query(
+            site_name or "", names, start_time, end_time,
+            interval=interval, agg=agg, tz=tz, fill=fill, max_points=max_points,
+        )
+        if fmt == "json":
+            if result.table.num_rows <= SMALL_RESULT_ROWS:
+                return Response(render.json_bytes(result), media_type=render.MEDIA_TYPES["json"])
+            return StreamingResponse(render.json_chunks(result), media_type=render.MEDIA_TYPES["json"])
+        body = {"csv": render.csv_bytes, "parquet": render.parquet_bytes, "arrow": render.arrow_bytes}[fmt](result)
+        filename = f"{result.request.site}.{fmt}"
+        return Response(
+            body, media_type=render.MEDIA_TYPES[fmt],
+            headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                     "X-BV-Rows": str(result.metadata["rows"]), "X-BV-Source": result.metadata["source"]},
+        )
+
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+        @app.get("/", include_in_schema=False)
+        def chart_page():
+            return FileResponse(STATIC / "index.html")
+
+    return app
+
+
+def _int_param(value, name: str, low: int, high: int, default: int) -> int:
+    if value is None or str(value).strip() == "":
+        return default
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise QueryError(name, f"{name}={value!r} is not an integer") from None
+    if not low <= number <= high:
+        raise QueryError(name, f"{name}={number} must be between {low} and {high}")
+    return number
