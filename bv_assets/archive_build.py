@@ -83,6 +83,8 @@ class ArchiveResult:
             meta["unparseable_examples"] = ", ".join(repr(v) for v in self.unparseable_examples)
         if self.previous_rows is not None:
             meta["previous_rows"] = self.previous_rows
+            # What a re-materialization (late-data re-check) changed.
+            meta["rows_added_since_previous"] = self.archived_rows - self.previous_rows
         return meta
 
 

@@ -25,6 +25,7 @@ class RunOutcome:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
 
 
 def last_closed_day() -> date:
@@ -123,3 +124,24 @@ def _line(outcome: RunOutcome) -> str:
     for error in outcome.errors:
         text += f"\n       error: {error}"
     return text
+
+
+def sync_sites(instance: dg.DagsterInstance, defs: dg.Definitions, sites: list[str], *, echo=print) -> list[RunOutcome]:
+    """One live-sync tick per site as a real Dagster run of live_sync_job (what the schedule launches)."""
+    for site in sites:
+        validate_site_name(site)
+    added = register_sites(instance, sites)
+    if added:
+        echo(f"registered site partitions: {', '.join(added)}")
+    job = defs.resolve_job_def("live_sync_job")
+    outcomes = []
+    for site in sites:
+        result = job.execute_in_process(partition_key=site, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE)
+        outcome = _outcome(f"live sync {site}", result)
+        for event in result.all_events:
+            if event.event_type_value == "ASSET_MATERIALIZATION":
+                meta = event.event_specific_data.materialization.metadata
+                outcome.details = {k: v.value for k, v in meta.items()}
+        outcomes.append(outcome)
+        echo(_line(outcome))
+    return outcomes

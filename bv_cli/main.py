@@ -42,6 +42,31 @@ def cmd_materialize(args) -> int:
     return 0
 
 
+def cmd_sync(args) -> int:
+    import dagster as dg
+
+    from bv_assets.runner import sync_sites
+    from bv_cli.home import ensure_dagster_home
+    from bv_resources.settings import Settings, parse_sites
+
+    ensure_dagster_home()
+    from bv_assets.definitions import defs
+
+    try:
+        sites = parse_sites(args.sites) if args.sites else Settings.from_env().sites
+    except ValueError as exc:
+        print(f"bv sync: {exc}", file=sys.stderr)
+        return 2
+    with dg.DagsterInstance.get() as instance:
+        outcomes = sync_sites(instance, defs, sites)
+    for outcome in outcomes:
+        d = outcome.details
+        if d:
+            print(f"  {outcome.what}: window {d.get('window_start')} .. {d.get('window_end')}, "
+                  f"{d.get('dagster/row_count')} samples, lag {d.get('lag_seconds')} s, cursor {d.get('cursor_after')}")
+    return 1 if any(not o.success for o in outcomes) else 0
+
+
 def cmd_backfill(args) -> int:
     import time
 
@@ -138,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default="http://127.0.0.1:3000", help="Dagster webserver URL")
     p.add_argument("--wait", action="store_true", help="with status: wait until the backfill is done")
     p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("sync", help="one live-sync tick per site (the 5-minute schedule's work), as Dagster runs")
+    p.add_argument("--sites", help="comma-separated site names (default: BV_SITES)")
+    p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("status", help="print what the archive holds, per site and day (via DuckDB)")
     p.set_defaults(func=cmd_status)
