@@ -17,7 +17,15 @@ def test_definitions_load_without_deprecation_warnings():
     deprecated = [w for w in caught if issubclass(w.category, (DeprecationWarning, dg.SupersessionWarning))]
     assert deprecated == [], [str(w.message) for w in deprecated]
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
-    assert keys == {"ace_points", "raw_site_day", "archived_site_day"}
+    assert keys == {
+        "ace_points", "raw_site_day", "archived_site_day", "hourly_rollup", "live_site_samples", "live_released_site_day",
+    }
+    repo_jobs = set(repo.job_names)
+    assert {"site_day_job", "live_sync_job", "point_catalog_job", "rollup_job", "raw_retention_job"} <= repo_jobs
+    assert {s.name for s in repo.schedule_defs} == {
+        "day_close_schedule", "catalog_refresh_schedule", "live_sync_schedule", "late_data_schedule", "raw_retention_schedule",
+    }
+    assert {"sites_sensor", "run_failure_reporter", "default_automation_condition_sensor"} <= {s.name for s in repo.sensor_defs}
 
 
 def test_asset_graph_partitions_pool_and_checks():
@@ -33,7 +41,7 @@ def test_asset_graph_partitions_pool_and_checks():
     check_names = {k.name for k in defs.get_repository_def().asset_graph.asset_check_keys}
     assert check_names == {
         "archive_not_empty", "archive_rows_match_raw", "no_nulls_no_duplicates", "timestamps_inside_day",
-        "archive_schema_and_order", "points_in_catalog", "coverage",
+        "archive_schema_and_order", "points_in_catalog", "coverage", "live_is_fresh",
     }
     sensor = defs.get_repository_def().get_sensor_def("sites_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
