@@ -20,11 +20,13 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from bv_query.cache import PointDayCache
 from bv_query.errors import QueryError, UnknownSite
 from bv_query.params import QueryRequest
 from bv_query.point_search import PointInfo, point_infos, search_points
-from bv_query.sources import SourceIndex, _TtlCache
+from bv_query.sources import SourceIndex, SourcePlan, _TtlCache
 from bv_query import sql
 from bv_resources.duckdb_conn import duckdb_connect
 from bv_resources.settings import Settings, validate_site_name
@@ -57,6 +59,7 @@ class QueryEngine:
         catalog_ttl_s: float = 30.0,
         threads: int | None = None,
         memory_limit: str | None = None,
+        cache_mb: float = 256,
     ):
         self.storage = storage
         self.max_point_count = max_point_count
@@ -67,6 +70,7 @@ class QueryEngine:
         # Footers of files read before are reused (archive files never change in place).
         self._con.execute("SET parquet_metadata_cache = true")
         self._lock = threading.Lock()
+        self.cache = PointDayCache(int(cache_mb * 1024 * 1024))
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **kwargs) -> "QueryEngine":
@@ -189,26 +193,72 @@ class QueryEngine:
             plan = self.index.plan(
                 cur, request.site, request.start, request.end, use_rollup=self._rollup_allowed(request)
             )
-            params: dict = {}
-            detail = sql.detail_sql(plan, request.points, params)
             if request.interval == "raw":
-                if detail is None:
-                    return RESULT_SCHEMA.empty_table(), plan, 0
-                text = sql.raw_query(detail)
+                table = self._raw(cur, request, plan)
             else:
+                params: dict = {}
+                detail = sql.detail_sql(plan, request.points, params)
                 rollup = sql.rollup_sql(plan, request.points, params)
                 known = self.catalog_names(request.site)
                 grid_points = [p for p in request.points if known is None or p in known]
                 text = sql.bucket_query(detail, rollup, request.interval, request.agg, request.fill, str(request.tz), grid_points)
-            if "$start" in text:
-                params.update(start=request.start, end=request.end)
-            table = _fetch(cur, text, params)
+                if "$start" in text:
+                    params.update(start=request.start, end=request.end)
+                table = _fetch(cur, text, params)
             before_m4 = table.num_rows
             if request.max_points and table.num_rows > request.max_points:
                 table = self._downsample(cur, table, request)
             return table.cast(RESULT_SCHEMA), plan, before_m4
         finally:
             cur.close()
+
+    def _raw(self, cur, request: QueryRequest, plan: SourcePlan) -> pa.Table:
+        """Raw samples: archive point-days through the cache, the rest through DuckDB."""
+        sizes = self.index.archive_days(request.site)
+        cached_days = {}
+        if self.cache.enabled and len(plan.archive) * len(request.points) <= MAX_CACHED_PAIRS:
+            cached_days = {d: (u, sizes[d]) for d, u in plan.archive.items() if d in sizes}
+        parts = []
+        misses = [u for u, n in cached_days.values() if any(self.cache.get((u, n, p)) is None for p in request.points)]
+        if misses:
+            self._fill_cache(cur, misses, {u: n for u, n in cached_days.values()}, request.points)
+        lo = pa.scalar(request.start, pa.timestamp("us", tz="UTC"))
+        hi = pa.scalar(request.end, pa.timestamp("us", tz="UTC"))
+        for uri, size in cached_days.values():
+            for point in request.points:
+                day = self.cache.get((uri, size, point))
+                if day is None:  # evicted between fill and read: read it again
+                    self._fill_cache(cur, [uri], {uri: size}, [point])
+                    day = self.cache.get((uri, size, point)) or _empty_point_day()
+                ts = day.column("ts")
+                mask = pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi))
+                kept = day.filter(mask)
+                if kept.num_rows:
+                    parts.append(pa.table({"point": pa.array([point] * kept.num_rows, pa.string()),
+                                           "ts": kept.column("ts"), "value": kept.column("value")}))
+        rest = SourcePlan(archive={d: u for d, u in plan.archive.items() if d not in cached_days}, live=plan.live)
+        params: dict = {}
+        detail = sql.detail_sql(rest, request.points, params)
+        if detail is not None:
+            params.update(start=request.start, end=request.end)
+            parts.append(_fetch(cur, sql.raw_query(detail), params).cast(RESULT_SCHEMA))
+        if not parts:
+            return RESULT_SCHEMA.empty_table()
+        table = pa.concat_tables([t.cast(RESULT_SCHEMA) for t in parts])
+        return table.sort_by([("point", "ascending"), ("ts", "ascending")])
+
+    def _fill_cache(self, cur, uris: list[str], sizes: dict, points) -> None:
+        rows = _fetch(
+            cur,
+            f"SELECT filename, point::VARCHAR AS point, ts, value FROM read_parquet($files, hive_partitioning=false, "
+            f"filename=true) WHERE {sql.point_filter(points)} ORDER BY filename, point, ts",
+            {"files": uris},
+        )
+        for uri in uris:
+            in_file = rows.filter(pc.equal(rows.column("filename"), uri)) if len(uris) > 1 else rows
+            for point in points:
+                day = in_file.filter(pc.equal(in_file.column("point"), point)).select(["ts", "value"])
+                self.cache.put((uri, sizes[uri], point), day.combine_chunks())
 
     def _downsample(self, cur, table: pa.Table, request: QueryRequest) -> pa.Table:
         counts = table.group_by("point").aggregate([("point", "count")]).column("point_count").to_pylist()
@@ -224,6 +274,13 @@ class QueryEngine:
 
     def close(self) -> None:
         self._con.close()
+
+
+MAX_CACHED_PAIRS = 64  # (day file, point) pairs a raw query serves through the cache
+
+
+def _empty_point_day() -> pa.Table:
+    return pa.table({"ts": pa.array([], pa.timestamp("us", tz="UTC")), "value": pa.array([], pa.float64())})
 
 
 def _fetch(cur, text: str, params: dict) -> pa.Table:

@@ -185,6 +185,8 @@ def _point_list(points) -> tuple[str, ...]:
     names: list[str] = []
     for name in points or ():
         name = str(name).strip()
+        if len(name) > 1000 or any(ord(c) < 32 for c in name):
+            raise QueryError("point_names", f"point name {name[:40]!r}… is too long or holds control characters")
         if name and name not in names:
             names.append(name)
     if not names:
