@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 import dagster as dg
 
 from bv_assets.days import day_range
-from bv_assets.partitions import site_day_key
+from bv_assets.partitions import site_day_key, site_month_key
 from bv_assets.sites import register_sites
 from bv_resources.settings import Settings, validate_site_name
 
@@ -144,4 +144,17 @@ def sync_sites(instance: dg.DagsterInstance, defs: dg.Definitions, sites: list[s
                 outcome.details = {k: v.value for k, v in meta.items()}
         outcomes.append(outcome)
         echo(_line(outcome))
+    return outcomes
+
+
+def materialize_rollups(instance: dg.DagsterInstance, defs: dg.Definitions, sites: list[str], months: list[str], *, echo=print) -> list[RunOutcome]:
+    """hourly_rollup for each site-month (the automation sensor does this when Dagster runs)."""
+    job = defs.resolve_job_def("rollup_job")
+    outcomes = []
+    for month in months:
+        for site in sites:
+            key = site_month_key(site, month)
+            result = job.execute_in_process(partition_key=str(key), instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE)
+            outcomes.append(_outcome(f"rollup {key}", result))
+            echo(_line(outcomes[-1]))
     return outcomes

@@ -60,6 +60,24 @@ def start_simulator(port: int, token: str) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}/api"
 
 
+def print_sample_query(site: str) -> None:
+    """One query through the engine, as a chart would ask: the last 24 h of a point, hourly."""
+    from datetime import datetime, timezone
+
+    from bv_query import QueryEngine
+
+    engine = QueryEngine.from_settings()
+    points = [p for p in engine.search_points(site, "zone temp")][:1] or engine.search_points(site)[:1]
+    end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    result = engine.query(site, [points[0].name], end - timedelta(hours=24), end, interval="1h", agg="avg")
+    frame = result.to_pandas()
+    print(f"\nquery: {points[0].display_name} ({points[0].name}), last 24 h hourly avg")
+    print(frame.tail(6).to_string(index=False))
+    meta = result.metadata
+    print(f"{meta['rows']} rows from {meta['source']} ({meta['days_archived']} archived days, {meta['days_live']} live), "
+          f"{meta['files_read']} files, {meta['query_time_ms']} ms")
+
+
 def run_demo(days: int = 3, ui: bool = True, port: int = 3000, sim_port: int = 8765) -> int:
     token = secrets.token_urlsafe(32)  # a throwaway token shared by the simulator and the client
     sim, api_base = start_simulator(sim_port, token)
@@ -76,7 +94,7 @@ def run_demo(days: int = 3, ui: bool = True, port: int = 3000, sim_port: int = 8
         import dagster as dg
 
         from bv_assets.definitions import defs
-        from bv_assets.runner import last_closed_day, materialize_site_days
+        from bv_assets.runner import last_closed_day, materialize_rollups, materialize_site_days, sync_sites
         from bv_cli.status import print_archive_summary
         from bv_resources.settings import Settings
 
@@ -86,9 +104,14 @@ def run_demo(days: int = 3, ui: bool = True, port: int = 3000, sim_port: int = 8
         print(f"\nmaterializing {len(settings.sites)} sites x {days} days ({start} .. {end}) through Dagster")
         with dg.DagsterInstance.get() as instance:
             outcomes = materialize_site_days(instance, defs, settings.sites, start, end, settings=settings)
+            months = sorted({start.strftime("%Y-%m"), end.strftime("%Y-%m")})
+            print("\nhourly rollups, then one live-sync tick (today so far) per site")
+            outcomes += materialize_rollups(instance, defs, settings.sites, months)
+            outcomes += sync_sites(instance, defs, settings.sites)
         failed = [o for o in outcomes if not o.success]
         print()
         print_archive_summary(settings)
+        print_sample_query(settings.sites[0])
         if failed:
             print(f"\n{len(failed)} runs failed: " + ", ".join(o.what for o in failed), file=sys.stderr)
             return 1
@@ -101,8 +124,14 @@ def run_demo(days: int = 3, ui: bool = True, port: int = 3000, sim_port: int = 8
             env=os.environ.copy(),
         )
         children.append(ui_proc)
+        api_port = port + 1 if _port_free(port + 1) else _free_port()
+        api_proc = subprocess.Popen([sys.executable, "-m", "bv_cli.main", "serve", "--port", str(api_port), "--log-level", "warning"],
+                                    cwd=REPO_ROOT, env=os.environ.copy())
+        children.append(api_proc)
         _wait_for(f"http://127.0.0.1:{port}/server_info", "the Dagster UI", ui_proc, timeout_s=180)
-        print(f"\nDagster UI: http://127.0.0.1:{port}  (assets, partitions, checks, runs; Ctrl-C stops)")
+        _wait_for(f"http://127.0.0.1:{api_port}/health", "the query API", api_proc, timeout_s=60)
+        print(f"\nDagster UI: http://127.0.0.1:{port}  (assets, partitions, checks, runs, schedules; live sync ticks every 5 min)")
+        print(f"Charts + query API: http://127.0.0.1:{api_port}  (Ctrl-C stops both)")
         ui_proc.wait()
         return ui_proc.returncode or 0
     except KeyboardInterrupt:
