@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from bv_assets.layout import archive_key, raw_key
 from bv_assets.days import day_window
+from bv_assets.layout import archive_key, raw_key
+from bv_assets.shrink_guard import shrink_refusal
 from bv_assets.timestamps import BAD_TIME, parse_time_dictionary
 from bv_assets.values import CATEGORY_NAMES, VALID, parse_value_dictionary
 
@@ -241,6 +242,9 @@ def build_archive(storage: Storage, site: str, day: date, catalog_names: list[st
         # ACE had nothing for the day: no file at all rather than an empty one.
         result.elapsed_s = time.monotonic() - started
         return result
+    refusal = shrink_refusal(f"archived_site_day {site} {day} at {result.uri}", previous_rows, table.num_rows)
+    if refusal:
+        raise ArchiveError(refusal)
     if table.num_rows == 0:
         raise ArchiveError(
             f"archived_site_day {site} {day}: {result.raw_rows} raw samples but none survived "

@@ -108,8 +108,10 @@ DAY_TO_MONTH = dg.MultiPartitionMapping(
     group_name="archive",
     kinds={"duckdb", "parquet"},
     # Rebuilt whenever a day of its month is (re)archived: day close, backfills, late data.
+    # Never from a day whose archive failed a blocking check.
     automation_condition=(
         dg.AutomationCondition.any_deps_updated()
+        & dg.AutomationCondition.all_deps_blocking_checks_passed()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ),

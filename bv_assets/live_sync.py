@@ -187,6 +187,11 @@ def release_live_day(storage: Storage, site: str, day: date) -> dict:
             "USING (point, ts)",
             {"live": [storage.uri(k) for k in keys], "archive": storage.uri(akey)},
         ).fetchone()[0]
+    if missing:
+        # Never delete samples the archive lacks: they stay for an operator to look at (queries
+        # already answer this day from the archive).
+        return {"live_files_removed": 0, "live_samples_not_in_archive": int(missing),
+                "kept": f"{missing} live samples are not in the archive: live files kept"}
     for key in keys:
         storage.delete(key)
-    return {"live_files_removed": len(keys), "live_samples_not_in_archive": int(missing), "kept": ""}
+    return {"live_files_removed": len(keys), "live_samples_not_in_archive": 0, "kept": ""}

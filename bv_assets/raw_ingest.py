@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from bv_assets.days import day_window
 from bv_assets.layout import raw_key
+from bv_assets.shrink_guard import shrink_refusal
 from bv_resources.ace_client import RAW_SAMPLE_SCHEMA, AceClient
 from bv_resources.storage import Storage
 
@@ -125,8 +126,11 @@ def ingest_site_day(
                 f"raw_site_day {site} {day}: wrote {samples} samples but the file holds {written}"
             )
         no_data = samples == 0
+        held = _existing_rows(storage, key)
+        refusal = shrink_refusal(f"raw_site_day {site} {day} at {storage.uri(key)}", held, samples)
+        if refusal and not no_data:
+            raise RawIngestError(refusal)
         if no_data:
-            held = _existing_rows(storage, key)
             if held:
                 # ACE retention may have expired the day: never replace data with nothing.
                 raise RawIngestError(

@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+ASCII_WHITESPACE = " \t\n\v\f\r"
+
 TRUE_WORDS = ("true", "active", "on")
 FALSE_WORDS = ("false", "inactive", "off")
 NAN_WORDS = ("nan", "+nan", "-nan")
@@ -47,7 +49,8 @@ def parse_value_dictionary(dictionary: pa.Array) -> ParsedValues:
     categories = np.full(n, UNPARSEABLE, dtype=np.int8)
     if n == 0:
         return ParsedValues(values, categories)
-    norm = pc.utf8_lower(pc.utf8_trim_whitespace(dictionary.cast(pa.string())))
+    # ASCII whitespace only, exactly what the SQL re-count in verify.py trims.
+    norm = pc.utf8_lower(pc.utf8_trim(dictionary.cast(pa.string()), characters=ASCII_WHITESPACE))
     is_null = pc.is_null(norm).to_numpy(zero_copy_only=False)
     norm_filled = pc.fill_null(norm, "")
 

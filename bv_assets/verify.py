@@ -22,6 +22,9 @@ from bv_assets.values import FALSE_WORDS, NUMBER_RE, TRUE_WORDS
 EXPECTED_COLUMNS = {"point": "VARCHAR", "ts": "TIMESTAMP WITH TIME ZONE", "value": "DOUBLE"}
 SCAN_BATCH_ROWS = 256 * 1024
 
+# The same ASCII whitespace values.py trims (DuckDB's trim() strips spaces only).
+TRIMMED = "regexp_replace(value, '^[[:space:]]+|[[:space:]]+$', '', 'g')"
+
 
 @dataclass
 class ArchiveFacts:
@@ -123,9 +126,9 @@ def expected_archive_rows(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE bv_valid_values AS
             SELECT value FROM (SELECT DISTINCT value FROM {raw} WHERE value IS NOT NULL)
-            WHERE lower(trim(value)) IN ({words})
-               OR (regexp_full_match(lower(trim(value)), '{NUMBER_RE.strip('^$')}')
-                   AND isfinite(TRY_CAST(trim(value) AS DOUBLE)))"""
+            WHERE lower({TRIMMED}) IN ({words})
+               OR (regexp_full_match(lower({TRIMMED}), '{NUMBER_RE.strip('^$')}')
+                   AND isfinite(TRY_CAST({TRIMMED} AS DOUBLE)))"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE bv_times AS

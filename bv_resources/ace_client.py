@@ -38,6 +38,7 @@ import email.utils
 import logging
 import math
 import random
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
@@ -71,6 +72,8 @@ RETRY_AFTER_MAX_S = 300.0  # a Retry-After beyond this is clamped (a run should 
 _MAX_CURSOR_REPEATS = 3
 _BROKEN_IN_A_ROW_TO_SHRINK = 2
 _MSG_MAX = 300
+_MSG_SCAN = 8192  # how much of an error body is read (and scrubbed) before cutting to _MSG_MAX
+_BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
 
 
 class _Transient(Exception):
@@ -229,8 +232,9 @@ def parse_timeseries_page(content: bytes) -> TimeseriesPage:
     return TimeseriesPage(batch, body.get("next_cursor"), body.get("has_more"))
 
 
-def _server_message(resp: httpx.Response) -> str:
-    """The server's error text: JSON `msg`/`message`/`error`/`detail`, else the body head."""
+def _server_message(resp: httpx.Response, scrub=lambda t: t) -> str:
+    """The server's error text: JSON `msg`/`message`/`error`/`detail`, else the body head.
+    Scrubbed of the key before it is cut, so a cut can never leave part of a key behind."""
     text = ""
     try:
         body = orjson.loads(resp.content)
@@ -240,10 +244,10 @@ def _server_message(resp: httpx.Response) -> str:
                     text = str(body[key])
                     break
         if not text:
-            text = resp.content[:_MSG_MAX].decode("utf-8", "replace")
+            text = resp.content[:_MSG_SCAN].decode("utf-8", "replace")
     except Exception:
-        text = resp.content[:_MSG_MAX].decode("utf-8", "replace")
-    text = " ".join(text.split())
+        text = resp.content[:_MSG_SCAN].decode("utf-8", "replace")
+    text = scrub(" ".join(text.split()))
     return text[:_MSG_MAX] or resp.reason_phrase or f"HTTP {resp.status_code}"
 
 
@@ -320,6 +324,14 @@ class AceClient:
         key = self._api_key
         if key and key in text:
             text = text.replace(key, "***")
+        # A server may echo the header back ("Bearer <token>"), and a cut message may hold
+        # only the start of the key: both go too.
+        text = _BEARER.sub("Bearer ***", text)
+        if key and len(key) >= 16:
+            for size in range(len(key) - 1, 15, -1):
+                if key[:size] in text:
+                    text = text.replace(key[:size], "***")
+                    break
         return text
 
     @staticmethod
@@ -364,7 +376,7 @@ class AceClient:
                     f"HTTP {status} body of {len(resp.content)} bytes is not valid JSON ({exc})",
                     broken_body=True,
                 ) from None
-        message = self._scrub(_server_message(resp))
+        message = self._scrub(_server_message(resp, scrub=self._scrub))
         where = self._where(site, endpoint)
         if status in AUTH_STATUSES:
             raise AceAuthError(
@@ -422,7 +434,8 @@ class AceClient:
                 )
             delay = self._backoff(max(attempts, 1))
             if last.retry_after is not None:
-                delay = min(last.retry_after, RETRY_AFTER_MAX_S)
+                # Retry-After: 0 (or a tiny value) must not turn backoff into a tight loop.
+                delay = min(max(last.retry_after, self._backoff(1)), RETRY_AFTER_MAX_S)
             if counters is not None:
                 counters["retries"] = counters.get("retries", 0) + 1
             log.warning(

@@ -219,6 +219,11 @@ class S3Storage(Storage):
             client = S3Resource(region_name=region, max_attempts=5).get_client()
         self._client = client
 
+    def _list_prefix(self, prefix: str) -> str:
+        # A trailing "/" is kept: "archive/site=demo/" must not also match "site=demo_office/".
+        inner = prefix.strip("/") + ("/" if prefix.endswith("/") and prefix.strip("/") else "")
+        return f"{self.prefix}/{inner}" if self.prefix else inner
+
     def _key(self, key: str) -> str:
         key = validate_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -263,7 +268,7 @@ class S3Storage(Storage):
         return self.size(key) is not None
 
     def list(self, prefix: str) -> list[str]:
-        full = f"{self.prefix}/{prefix.strip('/')}".strip("/") if self.prefix else prefix.strip("/")
+        full = self._list_prefix(prefix)
         strip = len(self.prefix) + 1 if self.prefix else 0
         keys = []
         try:
@@ -274,7 +279,7 @@ class S3Storage(Storage):
         return sorted(keys)
 
     def list_sizes(self, prefix: str) -> dict[str, int]:
-        full = f"{self.prefix}/{prefix.strip('/')}".strip("/") if self.prefix else prefix.strip("/")
+        full = self._list_prefix(prefix)
         strip = len(self.prefix) + 1 if self.prefix else 0
         sizes: dict[str, int] = {}
         try:
