@@ -1,140 +1,244 @@
-// Chart page: talks only to this app's API (same origin); no build step, no CDN.
+// Chart page of the Building Vitals query API. Talks only to this app (same origin); no build
+// step, nothing from a CDN. Data shaping and chart options live in chart.js.
+//
+// URL parameters (links, tests): ?site=NAME&start=T&end=T&point=RAW_NAME (point repeatable),
+// T = epoch ms or ISO 8601. The page rewrites them as points and ranges are chosen, so the
+// address bar is always a link to the current chart (the zoom is not kept).
 "use strict";
 const $ = (id) => document.getElementById(id);
-const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
-const RANGES = { "24h": 864e5, "7d": 7 * 864e5, "30d": 30 * 864e5, "1y": 365 * 864e5 };
-const params = new URLSearchParams(location.search);
-let selected = [];          // [{name, display_name, unit}]
-let range = null;           // {start, end} epoch ms: the chosen range
-let view = null;            // the zoomed window, if any
-let plot = null;
-let drawSeq = 0;            // only the newest request may draw (zooms and picks overlap)
+const DAY = 864e5;
+const RANGES = { "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "1y": 365 * DAY };
+const MAX_SELECTED = 10;
+const state = { sites: [], selected: [], range: null, view: null, plot: null, drawSeq: 0, searchSeq: 0 };
 
-function headers() {
+// ---- API ----
+function authHeaders() {
   const key = $("apikey").value.trim();
-  localStorage.setItem("bv_api_key", key);
   return key ? { Authorization: "Bearer " + key } : {};
 }
 
+// The response if it is 2xx; otherwise throws with the API's JSON error text.
 async function api(path) {
-  const res = await fetch(path, { headers: headers() });
-  const body = res.headers.get("content-type")?.includes("json") ? await res.json() : await res.text();
-  if (!res.ok) throw new Error((body && body.error) ? `${body.error}${body.parameter ? " (" + body.parameter + ")" : ""}` : res.statusText);
-  return body;
+  const res = await fetch(path, { headers: authHeaders() });
+  if (res.ok) return res;
+  let message = `${res.status} ${res.statusText}`;
+  try {
+    const body = await res.json();
+    if (body.error) message = body.error + (body.parameter ? ` (parameter: ${body.parameter})` : "");
+  } catch { /* not JSON: keep the status line */ }
+  throw new Error(message);
+}
+const getJson = async (path) => (await api(path)).json();
+const site = () => $("site").value;
+
+function showStatus(text, error = false) {
+  $("status").textContent = text;
+  $("status").classList.toggle("error", error);
 }
 
-function status(text, error = false) { $("status").textContent = text; $("status").className = error ? "error" : ""; }
+// ---- ranges ----
+function parseTime(text) { return /^\d+$/.test(text) ? +text : Date.parse(text); }
 
+// The end of the newest data: midnight after the site's last day, or now if that is sooner.
+function dataEnd() {
+  const info = state.sites.find((s) => s.name === site());
+  return info?.last_day ? Math.min(Date.parse(info.last_day) + DAY, Date.now()) : Date.now();
+}
+
+function setRange(start, end, button = null) {
+  state.range = { start, end };
+  state.view = null;
+  document.querySelectorAll("[data-range]").forEach((b) => b.classList.toggle("on", b.dataset.range === button));
+  $("from").value = toLocalInput(start);
+  $("to").value = toLocalInput(end);
+}
+
+function toLocalInput(ms) {  // datetime-local wants local wall time without a zone
+  return new Date(ms - new Date(ms).getTimezoneOffset() * 6e4).toISOString().slice(0, 16);
+}
+
+// ---- sites and points ----
 async function loadSites() {
-  const { sites } = await api("/sites");
-  $("site").innerHTML = sites.map((s) => `<option value="${s.name}">${s.name}</option>`).join("");
-  if (params.get("site")) $("site").value = params.get("site");
-  const site = sites.find((s) => s.name === $("site").value);
-  if (!range) {
-    const last = site && site.last_day ? Date.parse(site.last_day + "T00:00:00Z") + 864e5 : Date.now();
-    range = params.get("start") ? { start: +params.get("start"), end: +params.get("end") } : { start: last - RANGES["24h"], end: last };
-  }
-  showRange();
+  state.sites = (await getJson("/sites")).sites;
+  const wanted = new URLSearchParams(location.search).get("site");
+  $("site").replaceChildren(...state.sites.map((s) => new Option(s.name, s.name, false, s.name === wanted)));
+  if (!state.sites.length) showStatus("No site has data yet: materialize a site-day first.", true);
 }
 
 async function search() {
-  const q = encodeURIComponent($("search").value);
+  const seq = ++state.searchSeq;  // typing fires many searches: only the newest may render
+  if (!site()) return;
   try {
-    const { points } = await api(`/sites/${encodeURIComponent($("site").value)}/points?q=${q}&limit=50`);
-    $("results").innerHTML = "";
-    for (const p of points) {
-      const li = document.createElement("li");
-      li.innerHTML = `${p.display_name}<small>${p.equipment || ""} · ${p.unit || "no unit"} · ${p.name}</small>`;
-      li.onclick = () => toggle(p);
-      $("results").appendChild(li);
-    }
-  } catch (e) { status(e.message, true); }
+    const q = encodeURIComponent($("search").value);
+    const body = await getJson(`/sites/${encodeURIComponent(site())}/points?q=${q}&limit=50`);
+    if (seq !== state.searchSeq) return;
+    $("hits").textContent = `${body.points.length} of ${body.total} points`;
+    $("results").replaceChildren(...body.points.map(resultItem));
+  } catch (e) { showStatus(e.message, true); }
+}
+
+function resultItem(p) {
+  const li = document.createElement("li");
+  li.dataset.name = p.name;
+  li.title = p.name;
+  li.classList.toggle("on", state.selected.some((s) => s.name === p.name));
+  const title = document.createElement("b");
+  title.textContent = p.display_name;
+  const detail = document.createElement("small");
+  detail.textContent = `${p.equipment || "no equipment"} · ${p.unit || "no unit"} · ${p.name}`;
+  li.append(title, detail);
+  li.onclick = () => toggle(p);
+  return li;
 }
 
 function toggle(p) {
-  const i = selected.findIndex((s) => s.name === p.name);
-  if (i >= 0) selected.splice(i, 1); else if (selected.length < 10) selected.push(p);
-  $("selected").innerHTML = "";
-  selected.forEach((s, k) => {
-    const li = document.createElement("li");
-    li.innerHTML = `<span style="color:${COLORS[k]}">■</span> ${s.display_name} <small>${s.unit || ""}</small>`;
-    li.onclick = () => toggle(s);
-    $("selected").appendChild(li);
-  });
-  view = null;
+  const i = state.selected.findIndex((s) => s.name === p.name);
+  if (i >= 0) state.selected.splice(i, 1);
+  else if (state.selected.length >= MAX_SELECTED) return showStatus(`At most ${MAX_SELECTED} points on one chart.`, true);
+  else state.selected.push(p);
+  renderSelected();
+  state.view = null;
   draw();
 }
 
+function renderSelected() {
+  $("selected").replaceChildren(...state.selected.map((p, k) => {
+    const li = document.createElement("li");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = BV_COLORS[k % BV_COLORS.length];
+    li.append(swatch, `${p.display_name} `, Object.assign(document.createElement("small"), { textContent: p.unit || "" }));
+    li.title = "remove " + p.name;
+    li.onclick = () => toggle(p);
+    return li;
+  }));
+  document.querySelectorAll("#results li").forEach((li) =>
+    li.classList.toggle("on", state.selected.some((s) => s.name === li.dataset.name)));
+}
+
+// Points named in the URL: look each up in the catalog for its display name and unit.
+async function selectFromUrl() {
+  for (const name of new URLSearchParams(location.search).getAll("point").slice(0, MAX_SELECTED)) {
+    const { points } = await getJson(`/sites/${encodeURIComponent(site())}/points?q=${encodeURIComponent(name)}&limit=1000`);
+    state.selected.push(points.find((p) => p.name === name) || { name, display_name: name, unit: null });
+  }
+  renderSelected();
+}
+
+// ---- chart ----
+const chartWidth = () => Math.max(300, $("chart").clientWidth || 900);
+
 function queryUrl(win, format) {
-  const q = new URLSearchParams({ site_name: $("site").value, start_time: Math.floor(win.start), end_time: Math.ceil(win.end),
-    interval: "auto", max_points: String(Math.max(200, $("chart").clientWidth || 800)), agg: "avg", format });
-  selected.forEach((s) => q.append("point", s.name));
-  return "/timeseries/query?" + q.toString();
+  // max_points ≈ the chart's width in pixels: `auto` then picks the finest resolution that fits.
+  const q = new URLSearchParams({ site_name: site(), start_time: Math.floor(win.start), end_time: Math.ceil(win.end),
+    interval: "auto", max_points: String(Math.round(chartWidth())), agg: "avg", format });
+  state.selected.forEach((p) => q.append("point", p.name));
+  return "/timeseries/query?" + q;
+}
+
+function syncUrl() {
+  const q = new URLSearchParams({ site: site() });
+  if (state.range) { q.set("start", Math.floor(state.range.start)); q.set("end", Math.ceil(state.range.end)); }
+  state.selected.forEach((p) => q.append("point", p.name));
+  history.replaceState(null, "", "?" + q);
+}
+
+function clearChart() {
+  if (state.plot) state.plot.destroy();
+  state.plot = null;
+  $("chart").dataset.series = "0";
 }
 
 async function draw() {
-  if (!selected.length) { drawSeq++; if (plot) { plot.destroy(); plot = null; } $("chart").dataset.series = "0"; status("Pick a point."); return; }
-  const win = view || range;
-  const seq = ++drawSeq;
+  syncUrl();
+  const seq = ++state.drawSeq;  // zooms and picks overlap: only the newest answer may draw
+  $("reset").disabled = !state.view;
+  if (!state.selected.length) { clearChart(); showStatus("Pick one or more points."); return; }
+  const win = state.view || state.range;
+  showStatus("Loading…");
   let body;
-  try { body = await api(queryUrl(win, "json")); } catch (e) { if (seq === drawSeq) status(e.message, true); return; }
-  if (seq !== drawSeq) return;
-  // Align every series on the union of timestamps; null = no sample there (a gap).
-  const times = [...new Set(body.samples.map((s) => s.timestamp))].sort((a, b) => a - b);
-  const index = new Map(times.map((t, i) => [t, i]));
-  const columns = selected.map(() => new Array(times.length).fill(null));
-  const which = new Map(selected.map((s, i) => [s.name, i]));
-  for (const s of body.samples) columns[which.get(s.point_name)][index.get(s.timestamp)] = s.value;
-  const units = [...new Set(selected.map((s) => s.unit || ""))].slice(0, 2);
-  const data = [times.map((t) => t / 1000), ...columns];
-  const opts = {
-    width: $("chart").clientWidth || 900, height: 420,
-    scales: { x: { time: true } },
-    series: [{}, ...selected.map((s, i) => ({ label: s.display_name, stroke: COLORS[i], width: 1.5, spanGaps: false,
-      scale: units.indexOf(s.unit || "") === 1 ? "u2" : "u1" }))],
-    axes: [{}, { scale: "u1", label: units[0] || "" }, ...(units.length > 1 ? [{ scale: "u2", side: 1, label: units[1], grid: { show: false } }] : [])],
-    hooks: { setSelect: [(u) => {
-      if (u.select.width < 5) return;
-      const a = u.posToVal(u.select.left, "x") * 1000, b = u.posToVal(u.select.left + u.select.width, "x") * 1000;
-      view = { start: a, end: b };
-      draw();
-    }] },
-    cursor: { drag: { x: true, y: false, setScale: false } },
-  };
-  if (plot) plot.destroy();
-  plot = new uPlot(opts, data, $("chart"));
-  $("chart").dataset.series = String(selected.length);
+  try { body = await getJson(queryUrl(win, "json")); } catch (e) {
+    if (seq === state.drawSeq) showStatus(e.message, true);
+    return;
+  }
+  if (seq !== state.drawSeq) return;
   const m = body.metadata;
-  status(`${m.rows} rows · interval ${m.interval} · source ${m.source} · ${m.files_read} files · ${m.query_time_ms} ms` +
-    (m.unknown_points.length ? ` · unknown: ${m.unknown_points.join(", ")}` : ""));
-  $("csv").dataset.url = queryUrl(win, "csv");
+  const data = bvColumns(state.selected, body.samples, m.interval === "raw");
+  clearChart();
+  state.plot = new uPlot(bvOptions(state.selected, win, chartWidth(), zoomTo), data, $("chart"));
+  $("chart").dataset.series = String(state.selected.length);
+  Object.assign($("status").dataset, { rows: m.rows, interval: m.interval, source: m.source });
+  const zoom = state.view ? `zoomed to ${fmt(win.start)} – ${fmt(win.end)} · ` : "";
+  const unknown = m.unknown_points?.length ? ` · unknown points: ${m.unknown_points.join(", ")}` : "";
+  showStatus(`${zoom}${m.rows} rows · interval ${m.interval} · source ${m.source} · ` +
+    `${m.files_read ?? "?"} files · ${m.query_time_ms} ms${m.rows ? "" : " · no data in this range"}${unknown}`);
 }
 
-function toLocalInput(ms) { const d = new Date(ms - new Date(ms).getTimezoneOffset() * 6e4); return d.toISOString().slice(0, 16); }
-function showRange() { $("from").value = toLocalInput(range.start); $("to").value = toLocalInput(range.end); }
+const fmt = (ms) => new Date(ms).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
 
+function zoomTo(start, end) {
+  state.view = { start, end };
+  draw();
+}
+
+// A fetch, not a plain link, so the Authorization header goes along when a key is set.
 async function downloadCsv(ev) {
   ev.preventDefault();
-  if (!$("csv").dataset.url) return;
-  const res = await fetch($("csv").dataset.url, { headers: headers() });
-  if (!res.ok) { status("CSV download failed: " + res.statusText, true); return; }
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(await res.blob());
-  a.download = `${$("site").value}.csv`;
-  a.click();
+  if (!state.selected.length) return showStatus("Pick a point first.", true);
+  const win = state.view || state.range;
+  try {
+    const blob = await (await api(queryUrl(win, "csv"))).blob();
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = `${site()}_${new Date(win.start).toISOString().slice(0, 10)}.csv`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  } catch (e) { showStatus("CSV: " + e.message, true); }
 }
 
-document.addEventListener("DOMContentLoaded", async () => {
+// ---- wiring ----
+async function start() {
+  try {
+    await loadSites();
+    if (!site()) return;
+    state.selected = [];
+    const params = new URLSearchParams(location.search);
+    const [a, b] = [parseTime(params.get("start") || ""), parseTime(params.get("end") || "")];
+    if (a < b) setRange(a, b); else setRange(dataEnd() - DAY, dataEnd(), "24h");
+    await selectFromUrl();
+    await search();
+    await draw();
+  } catch (e) { showStatus(e.message, true); }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
   $("apikey").value = localStorage.getItem("bv_api_key") || "";
+  $("keyform").onsubmit = (ev) => {
+    ev.preventDefault();
+    localStorage.setItem("bv_api_key", $("apikey").value.trim());
+    start();
+  };
   document.querySelectorAll("[data-range]").forEach((b) => b.onclick = () => {
-    const end = range ? range.end : Date.now();
-    range = { start: end - RANGES[b.dataset.range], end }; view = null; showRange(); draw();
+    setRange(dataEnd() - RANGES[b.dataset.range], dataEnd(), b.dataset.range);
+    draw();
   });
-  $("apply").onclick = () => { range = { start: new Date($("from").value).getTime(), end: new Date($("to").value).getTime() }; view = null; draw(); };
-  $("reset").onclick = () => { view = null; draw(); };
-  $("search").oninput = () => search();
-  $("site").onchange = () => { selected = []; $("selected").innerHTML = ""; range = null; view = null; loadSites().then(search); draw(); };
-  $("apikey").onchange = () => loadSites().then(search);
+  $("apply").onclick = () => {
+    const [a, b] = [Date.parse($("from").value), Date.parse($("to").value)];  // local wall time
+    if (isNaN(a) || isNaN(b)) return showStatus("Set both 'from' and 'to'.", true);
+    setRange(a, b);
+    draw();
+  };
+  $("reset").onclick = () => { state.view = null; draw(); };
+  let timer;
+  $("search").oninput = () => { clearTimeout(timer); timer = setTimeout(search, 150); };
+  $("site").onchange = () => {
+    state.selected = [];
+    renderSelected();
+    setRange(dataEnd() - DAY, dataEnd(), "24h");
+    search();
+    draw();
+  };
   $("csv").onclick = downloadCsv;
-  try { await loadSites(); await search(); } catch (e) { status(e.message, true); }
+  window.addEventListener("resize", () => state.plot?.setSize({ width: chartWidth(), height: 420 }));
+  start();
 });
