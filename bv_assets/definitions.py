@@ -14,7 +14,7 @@ from bv_assets.schedules import (
     raw_retention_job,
     raw_retention_schedule,
 )
-from bv_assets.sensors import run_failure_reporter
+from bv_assets.sensors import rollup_automation_sensor, run_failure_reporter
 from bv_assets.sites import sites_sensor
 from bv_resources.ace_resource import AceResource
 from bv_resources.settings import Settings
@@ -33,7 +33,7 @@ defs = dg.Definitions(
     assets=[ace_points, raw_site_day, archived_site_day, hourly_rollup, live_site_samples, live_released_site_day],
     asset_checks=[archived_site_day_checks, live_is_fresh],
     jobs=[site_day_job, point_catalog_job, rollup_job, live_sync_job, raw_retention_job],
-    sensors=[sites_sensor, run_failure_reporter],
+    sensors=[sites_sensor, run_failure_reporter, rollup_automation_sensor],
     schedules=[day_close_schedule, catalog_refresh_schedule, live_sync_schedule, late_data_schedule, raw_retention_schedule],
     resources=build_resources(Settings.from_env()),
     # A site-day run's steps (raw -> archive -> checks) are sequential, so one process per run

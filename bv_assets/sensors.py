@@ -34,3 +34,16 @@ def run_failure_reporter(context: dg.RunFailureSensorContext):
             httpx.post(url, json=payload, timeout=10).raise_for_status()
         except httpx.HTTPError as exc:
             context.log.error(f"alert webhook failed: {type(exc).__name__}: {exc}")
+
+
+# Declarative automation is off unless a sensor runs it; this one is on by default and
+# rebuilds a month's hourly_rollup after any of its days is (re)archived and passed checks.
+rollup_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "rollup_automation_sensor",
+    target=dg.AssetSelection.assets("hourly_rollup"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    # One run per requested partition (not a backfill), so each shows its own metadata.
+    emit_backfills=False,
+    description="Evaluates hourly_rollup's automation condition every minute.",
+)

@@ -25,7 +25,9 @@ def test_definitions_load_without_deprecation_warnings():
     assert {s.name for s in repo.schedule_defs} == {
         "day_close_schedule", "catalog_refresh_schedule", "live_sync_schedule", "late_data_schedule", "raw_retention_schedule",
     }
-    assert {"sites_sensor", "run_failure_reporter", "default_automation_condition_sensor"} <= {s.name for s in repo.sensor_defs}
+    sensors = {s.name: s for s in repo.sensor_defs}
+    assert {"sites_sensor", "run_failure_reporter", "rollup_automation_sensor"} <= set(sensors)
+    assert sensors["rollup_automation_sensor"].default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_asset_graph_partitions_pool_and_checks():
