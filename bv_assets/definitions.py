@@ -16,6 +16,7 @@ from bv_assets.schedules import (
 )
 from bv_assets.sensors import rollup_automation_sensor, run_failure_reporter
 from bv_assets.sites import sites_sensor
+from bv_query.resource import QueryEngineResource
 from bv_resources.ace_resource import AceResource
 from bv_resources.settings import Settings
 from bv_resources.storage import StorageResource
@@ -26,6 +27,7 @@ def build_resources(settings: Settings) -> dict:
         # The key is read from the environment at run time and never shown in the UI.
         "ace": AceResource(api_base=settings.ace_api_base, api_key=dg.EnvVar("ACE_API_KEY")),
         "storage": StorageResource(url=settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url),
+        "query": QueryEngineResource(storage_url=settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url),
     }
 
 

@@ -189,3 +189,4 @@ def test_a_changed_archive_day_is_not_served_from_a_stale_rollup(synthetic_site)
     result = engine.query(SYN_SITE, SYN_POINTS[:1], day_start(day), day_start(day) + timedelta(days=1), interval="1d", agg="min")
     assert result.metadata["days_from_rollup"] == 0
     assert result.to_pandas().value.iloc[0] > 900
+
