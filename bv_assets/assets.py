@@ -2,6 +2,8 @@
 return its metadata. The work lives in catalog.py, raw_ingest.py and archive_build.py."""
 
 
+import os
+
 import dagster as dg
 
 from bv_assets.archive_build import build_archive
@@ -20,6 +22,14 @@ from bv_resources.ace_resource import AceResource
 from bv_resources.storage import StorageResource
 
 ACE_POOL = "ace_api"
+# FlightDeck can answer 5xx "for a while": after the client's own retries, Dagster retries
+# the whole site-day step later (a rejected token is a Failure that never retries).
+ACE_STEP_RETRY = dg.RetryPolicy(
+    max_retries=int(os.environ.get("BV_STEP_RETRIES", "2")),
+    delay=float(os.environ.get("BV_STEP_RETRY_DELAY_S", "60")),
+    backoff=dg.Backoff.EXPONENTIAL,
+    jitter=dg.Jitter.PLUS_MINUS,
+)
 
 
 def _no_retry_on_auth(fn):
@@ -58,6 +68,7 @@ def ace_points(context: dg.AssetExecutionContext, ace: AceResource, storage: Sto
     # One site-day per run: a day of a large site is millions of samples, and a failed day
     # is retried alone. Throughput comes from runs in parallel, bounded by the ace_api pool.
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+    retry_policy=ACE_STEP_RETRY,
     description="Every sample ACE returned for the site's UTC day, as received (raw zone).",
 )
 def raw_site_day(context: dg.AssetExecutionContext, ace: AceResource, storage: StorageResource) -> dg.MaterializeResult:
