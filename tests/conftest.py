@@ -6,4 +6,4 @@ import os
 # would only make them slow. Set before any test imports the asset definitions.
 os.environ.setdefault("BV_STEP_RETRIES", "0")
 
-pytest_plugins = ["fixtures_sim", "fixtures_s3", "fixtures_pipeline", "fixtures_query"]
+pytest_plugins = ["fixtures_sim", "fixtures_s3", "fixtures_pipeline", "fixtures_query", "fixtures_postgres"]
