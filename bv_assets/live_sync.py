@@ -24,6 +24,9 @@ from bv_resources.ace_client import AceClient
 from bv_resources.storage import Storage, StorageNotFound
 
 DEFAULT_OVERLAP = timedelta(minutes=10)
+# A day's live parts are merged into one once there are more than this many (a 5-minute
+# sync writes 288 a day; readers would otherwise open them all on every query).
+COMPACT_ABOVE_PARTS = 12
 # A fresh site (no cursor) starts at the beginning of the current UTC day.
 
 
@@ -137,6 +140,9 @@ def sync_site(
                 result.points_seen += len(pa.compute.unique(table.column("point")))
         day += timedelta(days=1)
 
+    for day_text in result.days:
+        compact_live_day(storage, site, date.fromisoformat(day_text))
+
     # The cursor moves only after every part is published, and never backwards.
     if result.newest_sample is not None and (cursor is None or result.newest_sample > cursor):
         write_cursor(storage, site, result.newest_sample, now)
@@ -162,9 +168,34 @@ def _write_part(storage: Storage, site: str, day: date, table: pa.Table, window_
     return key
 
 
-def newest_live_sample(storage: Storage, site: str) -> datetime | None:
-    """The synced-until time of the site (the newest sample stored live), if any."""
-    return read_cursor(storage, site)
+def compact_live_day(storage: Storage, site: str, day: date, *, above: int = COMPACT_ABOVE_PARTS) -> int:
+    """Merge a day's live parts into one (newest value per (point, ts), sorted); returns how
+    many parts were merged. The merged file is published before the parts go, and is named
+    after the newest part, so a reader always sees every sample once."""
+    from bv_assets.layout import live_day_prefix
+    from bv_resources.duckdb_conn import duckdb_connect
+
+    keys = sorted(k for k in storage.list(live_day_prefix(site, day)) if k.endswith(".parquet"))
+    if len(keys) <= above:
+        return 0
+    newest = keys[-1].rsplit("/", 1)[1]
+    window_end_us = int(newest.split("-")[1])
+    scratch = storage.new_temp_path(".parquet")
+    try:
+        with duckdb_connect(storage) as con:
+            table = con.execute(
+                "SELECT point::VARCHAR AS point, ts, arg_max(value, filename) AS value "
+                "FROM read_parquet($parts, hive_partitioning=false, filename=true) GROUP BY ALL ORDER BY point, ts",
+                {"parts": [storage.uri(k) for k in keys]},
+            ).to_arrow_table()
+        pq.write_table(table, scratch, **PARQUET_OPTIONS)
+        merged_key = live_part_key(site, day, window_end_us, "merged" + uuid.uuid4().hex[:6])
+        storage.put_file(scratch, merged_key)
+    finally:
+        scratch.unlink(missing_ok=True)
+    for key in keys:
+        storage.delete(key)
+    return len(keys)
 
 
 def release_live_day(storage: Storage, site: str, day: date) -> dict:

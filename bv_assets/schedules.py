@@ -64,7 +64,9 @@ def catalog_refresh_schedule(context: dg.ScheduleEvaluationContext):
 def live_sync_schedule(context: dg.ScheduleEvaluationContext):
     tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
     sites = sorted(context.instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
-    return [dg.RunRequest(partition_key=s, run_key=f"live-{tick}-{s}") for s in sites] or dg.SkipReason(
+    return [
+        dg.RunRequest(partition_key=s, run_key=f"live-{tick}-{s}", tags={"bv/live_site": s}) for s in sites
+    ] or dg.SkipReason(
         "no site is registered yet (see sites_sensor)"
     )
 

@@ -185,3 +185,23 @@ def test_freshness_check_fails_when_the_newest_sample_is_old(local_pipeline, mon
     )
     checks = [e.event_specific_data for e in run.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert [(c.check_name, c.passed) for c in checks] == [("live_is_fresh", False)]
+
+
+def test_many_ticks_are_compacted_and_answers_do_not_change(clocked):
+    from bv_assets.live_sync import COMPACT_ABOVE_PARTS
+
+    pipe, token = clocked
+    storage, sim = pipe.storage, pipe.sim
+    names = read_catalog_names(storage, SITE)
+    sim.clock.set(datetime(2025, 6, 3, 10, 0, tzinfo=timezone.utc))
+    with _client(sim, token) as client:
+        for tick in range(COMPACT_ABOVE_PARTS + 2):
+            sim.clock.set(datetime(2025, 6, 3, 10, 0, tzinfo=timezone.utc) + timedelta(minutes=5 * tick))
+            sync_site(client, storage, SITE, names, now=sim.clock.now())
+    parts = storage.list(live_day_prefix(SITE, DAY))
+    assert 1 <= len(parts) <= COMPACT_ABOVE_PARTS and any("merged" in p for p in parts)
+    start, end = datetime(2025, 6, 3, tzinfo=timezone.utc), sim.clock.now()
+    names40 = set(names[:40])
+    got = _query_all(storage, start, end)
+    assert len(got) == len({k for k in _expected(sim, start, end) if k[0] in names40}) > 0
+    assert not got.duplicated(["point", "ts"]).any()
