@@ -51,6 +51,7 @@ def create_app(
             max_point_count=int(os.environ.get("BV_QUERY_MAX_POINTS", "100")),
             max_range_days=int(os.environ.get("BV_QUERY_MAX_DAYS", "365")),
             cache_mb=float(os.environ.get("BV_QUERY_CACHE_MB", "256")),
+            threads=int(os.environ.get("BV_QUERY_THREADS", "0")) or None,
         )
     keys = KeyRing(parse_api_keys(os.environ.get("BV_API_KEYS") if api_keys is None else api_keys))
     app = FastAPI(

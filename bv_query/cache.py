@@ -1,6 +1,7 @@
 """A bounded LRU of decoded point-days from archive files.
 
-Archive files are immutable between re-materializations and each is named by (uri, size),
+Entries are slices of decoded row-group blocks; a block's memory is freed once all its
+slices are evicted, so the byte cap is approximate. Archive files are immutable between re-materializations and each is named by (uri, size),
 so a cached point-day can never be stale: a rewritten file has a new size or is read
 again after the listing refresh. Chart traffic asks for the same recent days over and over
 (dashboards, zooms); this turns those repeats from a row-group decode into a dict lookup.

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -219,16 +220,16 @@ class QueryEngine:
         if self.cache.enabled and len(plan.archive) * len(request.points) <= MAX_CACHED_PAIRS:
             cached_days = {d: (u, sizes[d]) for d, u in plan.archive.items() if d in sizes}
         parts = []
-        misses = [u for u, n in cached_days.values() if any(self.cache.get((u, n, p)) is None for p in request.points)]
+        misses = [(u, n, p) for u, n in cached_days.values() for p in request.points if self.cache.get((u, n, p)) is None]
         if misses:
-            self._fill_cache(cur, misses, {u: n for u, n in cached_days.values()}, request.points)
+            self._fill_cache(cur, misses)
         lo = pa.scalar(request.start, pa.timestamp("us", tz="UTC"))
         hi = pa.scalar(request.end, pa.timestamp("us", tz="UTC"))
         for uri, size in cached_days.values():
             for point in request.points:
                 day = self.cache.get((uri, size, point))
                 if day is None:  # evicted between fill and read: read it again
-                    self._fill_cache(cur, [uri], {uri: size}, [point])
+                    self._fill_cache(cur, [(uri, size, point)])
                     day = self.cache.get((uri, size, point)) or _empty_point_day()
                 ts = day.column("ts")
                 mask = pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi))
@@ -247,18 +248,37 @@ class QueryEngine:
         table = pa.concat_tables([t.cast(RESULT_SCHEMA) for t in parts])
         return table.sort_by([("point", "ascending"), ("ts", "ascending")])
 
-    def _fill_cache(self, cur, uris: list[str], sizes: dict, points) -> None:
-        rows = _fetch(
-            cur,
-            f"SELECT filename, point::VARCHAR AS point, ts, value FROM read_parquet($files, hive_partitioning=false, "
-            f"filename=true) WHERE {sql.point_filter(points)} ORDER BY filename, point, ts",
-            {"files": uris},
-        )
-        for uri in uris:
-            in_file = rows.filter(pc.equal(rows.column("filename"), uri)) if len(uris) > 1 else rows
-            for point in points:
-                day = in_file.filter(pc.equal(in_file.column("point"), point)).select(["ts", "value"])
-                self.cache.put((uri, sizes[uri], point), day.combine_chunks())
+    def _fill_cache(self, cur, misses: list[tuple[str, int, str]]) -> None:
+        """Decode whole row-group blocks around the missing point-days and cache every point in
+        them: points of one device sort together, so their neighbours are the next asks."""
+        blocks, wanted = set(), set()
+        for uri, size, point in misses:
+            wanted.add((uri, size, point))
+            for lo, hi in self._point_ranges(cur, uri, size):
+                if lo <= point <= hi:
+                    blocks.add((uri, size, lo, hi))
+        for uri, size, lo, hi in sorted(blocks):
+            # All rows of every point in [lo, hi], neighbour row groups included: complete point-days.
+            rows = _fetch(
+                cur,
+                "SELECT point::VARCHAR AS point, ts, value FROM read_parquet($f, hive_partitioning=false) "
+                "WHERE point >= $lo AND point <= $hi",
+                {"f": uri, "lo": lo, "hi": hi},
+            )
+            for point, day in _split_by_point(rows):
+                self.cache.put((uri, size, point), day)
+                wanted.discard((uri, size, point))
+        for key in wanted:  # not in the file: remember that too
+            self.cache.put(key, _empty_point_day())
+
+    def _point_ranges(self, cur, uri: str, size: int) -> list[tuple[str, str]]:
+        def load():
+            return cur.execute(
+                "SELECT stats_min_value, stats_max_value FROM parquet_metadata(?) "
+                "WHERE path_in_schema = 'point' ORDER BY row_group_id", [uri]
+            ).fetchall()
+
+        return self._catalogs.get(("ranges", uri, size), load)
 
     def _downsample(self, cur, table: pa.Table, request: QueryRequest) -> pa.Table:
         counts = table.group_by("point").aggregate([("point", "count")]).column("point_count").to_pylist()
@@ -277,6 +297,23 @@ class QueryEngine:
 
 
 MAX_CACHED_PAIRS = 64  # (day file, point) pairs a raw query serves through the cache
+
+
+def _split_by_point(rows: pa.Table):
+    """(point, table of ts/value) per point; rows arrive grouped by point (the file's order)."""
+    if rows.num_rows == 0:
+        return
+    codes = rows.column("point").combine_chunks().dictionary_encode()
+    idx = codes.indices.to_numpy(zero_copy_only=False)
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(idx)) + 1))
+    if len(starts) != len(codes.dictionary):  # not grouped after all (parallel scan): sort, then split
+        yield from _split_by_point(rows.sort_by([("point", "ascending"), ("ts", "ascending")]))
+        return
+    ends = np.append(starts[1:], len(idx))
+    body = rows.select(["ts", "value"]).combine_chunks()
+    names = codes.dictionary.to_pylist()
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        yield names[idx[a]], body.slice(a, b - a)
 
 
 def _empty_point_day() -> pa.Table:

@@ -32,29 +32,45 @@ def point_filter(points) -> str:
     return "point IN (" + ", ".join(literal(p) for p in points) + ")"
 
 
+# DuckDB turns `point IN (a, b, …)` into a join and scans every row group; one scan per point
+# with `point = x` keeps row-group pruning on the sorted files (measured: 5 points of a
+# rollup month 21 ms -> 6 ms). Above this many points one IN-scan is cheaper to plan.
+PER_POINT_SCANS_UP_TO = 20
+
+
+def per_point(select: str, points, where: str) -> str:
+    """`select ... WHERE <point filter> AND where`, as one scan per point when that prunes better."""
+    if len(points) == 1 or len(points) > PER_POINT_SCANS_UP_TO:
+        return f"{select} WHERE {point_filter(points)} AND {where}"
+    return " UNION ALL ".join(f"{select} WHERE point = {literal(p)} AND {where}" for p in points)
+
+
 def detail_sql(plan: SourcePlan, points, params: dict) -> str | None:
     """(point, ts, value) from archive and live files; None when the plan has neither.
 
     `params` receives the named file lists; `$start`/`$end` are bound by the caller.
     """
     parts = []
-    where = f"{point_filter(points)} AND ts >= $start AND ts < $end"
+    where = "ts >= $start AND ts < $end"
     archive = [plan.archive[d] for d in sorted(plan.archive)]
     if archive:
         params["archive_files"] = archive
         parts.append(
-            f"SELECT point::VARCHAR AS point, ts, value FROM read_parquet($archive_files, hive_partitioning=false) "
-            f"WHERE {where}"
+            per_point(
+                "SELECT point::VARCHAR AS point, ts, value FROM read_parquet($archive_files, hive_partitioning=false)",
+                points, where,
+            )
         )
     live = [uri for d in sorted(plan.live) for uri in plan.live[d]]
     if live:
         params["live_files"] = live
         # Overlapping sync windows re-send samples: keep one per (point, ts), the newest file's.
-        parts.append(
-            f"SELECT point::VARCHAR AS point, ts, arg_max(value, filename) AS value "
-            f"FROM read_parquet($live_files, hive_partitioning=false, filename=true) "
-            f"WHERE {where} GROUP BY ALL"
+        scans = per_point(
+            "SELECT point::VARCHAR AS point, ts, value, filename "
+            "FROM read_parquet($live_files, hive_partitioning=false, filename=true)",
+            points, where,
         )
+        parts.append(f"SELECT point, ts, arg_max(value, filename) AS value FROM ({scans}) GROUP BY ALL")
     return " UNION ALL ".join(parts) if parts else None
 
 
@@ -67,10 +83,10 @@ def rollup_sql(plan: SourcePlan, points, params: dict) -> str | None:
         f"(hour >= TIMESTAMPTZ '{a.isoformat()} 00:00:00+00' AND hour < TIMESTAMPTZ '{b.isoformat()} 00:00:00+00')"
         for a, b in spans
     )
-    return (
-        f'SELECT point::VARCHAR AS point, hour AS ts, "count" AS n, "sum" AS s, "min" AS mn, "max" AS mx, '
-        f'"first" AS fv, "last" AS lv FROM read_parquet($rollup_files, hive_partitioning=false) '
-        f"WHERE {point_filter(points)} AND ({when})"
+    return per_point(
+        'SELECT point::VARCHAR AS point, hour AS ts, "count" AS n, "sum" AS s, "min" AS mn, "max" AS mx, '
+        '"first" AS fv, "last" AS lv FROM read_parquet($rollup_files, hive_partitioning=false)',
+        points, f"({when})",
     )
 
 
