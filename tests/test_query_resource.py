@@ -15,6 +15,9 @@ def daily_max(query: QueryEngineResource) -> dg.MaterializeResult:
 
 def test_the_engine_is_a_dagster_resource(synthetic_site):
     storage, truth = synthetic_site
-    run = dg.materialize([daily_max], resources={"query": QueryEngineResource(storage_url=storage.url)})
+    with dg.instance_for_test() as instance:
+        run = dg.materialize(
+            [daily_max], resources={"query": QueryEngineResource(storage_url=storage.url)}, instance=instance
+        )
     want = truth[(truth.point == SYN_POINTS[0]) & (truth.ts < "2025-03-09T00:00Z")].value.max()
     assert run.asset_materializations_for_node("daily_max")[0].metadata["max"].value == want
