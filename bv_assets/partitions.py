@@ -34,13 +34,17 @@ def site_day_key(site: str, day: date) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"date": day.isoformat(), "site": site})
 
 
-def site_day_of(partition_key: str | dg.MultiPartitionKey) -> tuple[str, date]:
-    """(site, day) of a site-day partition key, whichever form Dagster hands us."""
+def _dimensions(partition_key: str | dg.MultiPartitionKey, time_dimension: str) -> dict[str, str]:
+    """{time_dimension: ..., "site": ...} of a `<time>|<site>` key, whichever form Dagster hands us."""
     if isinstance(partition_key, dg.MultiPartitionKey):
-        dims = partition_key.keys_by_dimension
-    else:
-        day_part, _, site_part = str(partition_key).partition("|")
-        dims = {"date": day_part, "site": site_part}
+        return partition_key.keys_by_dimension
+    time_part, _, site_part = str(partition_key).partition("|")
+    return {time_dimension: time_part, "site": site_part}
+
+
+def site_day_of(partition_key: str | dg.MultiPartitionKey) -> tuple[str, date]:
+    """(site, day) of a site-day partition key."""
+    dims = _dimensions(partition_key, "date")
     return dims["site"], date.fromisoformat(dims["date"])
 
 
@@ -58,11 +62,8 @@ site_month_partitions = site_month_partitions_for(Settings.from_env().start_date
 
 
 def site_month_of(partition_key: str | dg.MultiPartitionKey) -> tuple[str, str]:
-    if isinstance(partition_key, dg.MultiPartitionKey):
-        dims = partition_key.keys_by_dimension
-    else:
-        month_part, _, site_part = str(partition_key).partition("|")
-        dims = {"month": month_part, "site": site_part}
+    """(site, "YYYY-MM") of a site-month partition key."""
+    dims = _dimensions(partition_key, "month")
     return dims["site"], dims["month"]
 
 

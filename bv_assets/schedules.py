@@ -19,11 +19,18 @@ from bv_resources.storage import StorageResource
 DAY_CLOSE_GRACE_MINUTES = int(os.environ.get("BV_DAY_CLOSE_GRACE_MINUTES", "30"))
 
 
+NO_SITES = "no site is registered yet (see sites_sensor)"
+
+
+def registered_sites(instance: dg.DagsterInstance) -> list[str]:
+    return sorted(instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
+
+
 def day_close_requests(instance: dg.DagsterInstance, scheduled_for) -> list[dg.RunRequest]:
     day = (scheduled_for - timedelta(days=1)).date()
     return [
         dg.RunRequest(partition_key=str(site_day_key(site, day)), run_key=f"day-close-{day}-{site}")
-        for site in sorted(instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
+        for site in registered_sites(instance)
     ]
 
 
@@ -36,7 +43,7 @@ def day_close_requests(instance: dg.DagsterInstance, scheduled_for) -> list[dg.R
 )
 def day_close_schedule(context: dg.ScheduleEvaluationContext):
     requests = day_close_requests(context.instance, context.scheduled_execution_time)
-    return requests or dg.SkipReason("no site is registered yet (see sites_sensor)")
+    return requests or dg.SkipReason(NO_SITES)
 
 
 @dg.schedule(
@@ -48,10 +55,8 @@ def day_close_schedule(context: dg.ScheduleEvaluationContext):
 )
 def catalog_refresh_schedule(context: dg.ScheduleEvaluationContext):
     day = context.scheduled_execution_time.date()
-    sites = sorted(context.instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
-    return [dg.RunRequest(partition_key=s, run_key=f"catalog-{day}-{s}") for s in sites] or dg.SkipReason(
-        "no site is registered yet (see sites_sensor)"
-    )
+    sites = registered_sites(context.instance)
+    return [dg.RunRequest(partition_key=s, run_key=f"catalog-{day}-{s}") for s in sites] or dg.SkipReason(NO_SITES)
 
 
 @dg.schedule(
@@ -63,12 +68,10 @@ def catalog_refresh_schedule(context: dg.ScheduleEvaluationContext):
 )
 def live_sync_schedule(context: dg.ScheduleEvaluationContext):
     tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
-    sites = sorted(context.instance.get_dynamic_partitions(SITE_PARTITIONS_NAME))
+    sites = registered_sites(context.instance)
     return [
         dg.RunRequest(partition_key=s, run_key=f"live-{tick}-{s}", tags={"bv/live_site": s}) for s in sites
-    ] or dg.SkipReason(
-        "no site is registered yet (see sites_sensor)"
-    )
+    ] or dg.SkipReason(NO_SITES)
 
 
 LATE_DATA_DAYS = int(os.environ.get("BV_LATE_DATA_DAYS", "2"))
@@ -80,7 +83,7 @@ def late_data_requests(instance: dg.DagsterInstance, scheduled_for, days: int = 
     out = []
     for back in range(2, 2 + days):
         day = (scheduled_for - timedelta(days=back)).date()
-        for site in sorted(instance.get_dynamic_partitions(SITE_PARTITIONS_NAME)):
+        for site in registered_sites(instance):
             out.append(
                 dg.RunRequest(
                     partition_key=str(site_day_key(site, day)),
@@ -99,7 +102,7 @@ def late_data_requests(instance: dg.DagsterInstance, scheduled_for, days: int = 
     description="Daily late-data re-check: re-archive the BV_LATE_DATA_DAYS (2) days before yesterday.",
 )
 def late_data_schedule(context: dg.ScheduleEvaluationContext):
-    return late_data_requests(context.instance, context.scheduled_execution_time) or dg.SkipReason("no site registered")
+    return late_data_requests(context.instance, context.scheduled_execution_time) or dg.SkipReason(NO_SITES)
 
 
 @dg.op(description="Delete raw-zone files older than BV_RAW_RETENTION_DAYS (archive kept).")

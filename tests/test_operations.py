@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -18,32 +19,30 @@ from bv_assets.sensors import run_failure_reporter
 from bv_assets.sites import sites_sensor
 
 
+@contextmanager
 def _instance_with_sites(*sites):
-    instance = dg.instance_for_test()
-    inst = instance.__enter__()
-    inst.add_dynamic_partitions(SITE_PARTITIONS_NAME, list(sites))
-    return instance, inst
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, list(sites))
+        yield instance
+
+
+def _tick(schedule, instance, when: datetime):
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when) as ctx:
+        return schedule(ctx)
 
 
 def test_live_sync_ticks_one_run_per_site_every_five_minutes():
-    cm, instance = _instance_with_sites("a_site", "b_site")
-    try:
-        ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 5, 1, 10, 5, tzinfo=timezone.utc))
-        requests = live_sync_schedule(ctx)
-        assert [r.partition_key for r in requests] == ["a_site", "b_site"]
-        assert len({r.run_key for r in requests}) == 2 and live_sync_schedule.cron_schedule == "*/5 * * * *"
-    finally:
-        cm.__exit__(None, None, None)
+    with _instance_with_sites("a_site", "b_site") as instance:
+        requests = _tick(live_sync_schedule, instance, datetime(2026, 5, 1, 10, 5, tzinfo=timezone.utc))
+    assert [r.partition_key for r in requests] == ["a_site", "b_site"]
+    assert len({r.run_key for r in requests}) == 2 and live_sync_schedule.cron_schedule == "*/5 * * * *"
+    assert {r.tags["bv/live_site"] for r in requests} == {"a_site", "b_site"}
 
 
 def test_late_data_recheck_asks_for_the_two_days_before_yesterday():
-    cm, instance = _instance_with_sites("a_site")
-    try:
-        ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 5, 10, 3, 0, tzinfo=timezone.utc))
-        keys = sorted(r.partition_key for r in late_data_schedule(ctx))
-        assert keys == ["2026-05-07|a_site", "2026-05-08|a_site"]
-    finally:
-        cm.__exit__(None, None, None)
+    with _instance_with_sites("a_site") as instance:
+        requests = _tick(late_data_schedule, instance, datetime(2026, 5, 10, 3, 0, tzinfo=timezone.utc))
+    assert sorted(r.partition_key for r in requests) == ["2026-05-07|a_site", "2026-05-08|a_site"]
 
 
 def test_raw_retention_deletes_only_old_raw_days(local_storage, monkeypatch):
@@ -53,15 +52,12 @@ def test_raw_retention_deletes_only_old_raw_days(local_storage, monkeypatch):
     deleted = prune_raw_zone(local_storage, 7, date(2026, 5, 2))
     assert deleted == ["raw/site=a_site/date=2026-04-01/samples.parquet"]
     assert len(local_storage.list("archive/")) == 3 and len(local_storage.list("raw/")) == 2
-    cm, instance = _instance_with_sites("a_site")
-    try:
-        ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 5, 2, 4, tzinfo=timezone.utc))
+    when = datetime(2026, 5, 2, 4, tzinfo=timezone.utc)
+    with _instance_with_sites("a_site") as instance:
         monkeypatch.delenv("BV_RAW_RETENTION_DAYS", raising=False)
-        assert isinstance(raw_retention_schedule(ctx), dg.SkipReason)
+        assert isinstance(_tick(raw_retention_schedule, instance, when), dg.SkipReason)
         monkeypatch.setenv("BV_RAW_RETENTION_DAYS", "30")
-        assert isinstance(raw_retention_schedule(ctx), dg.RunRequest)
-    finally:
-        cm.__exit__(None, None, None)
+        assert isinstance(_tick(raw_retention_schedule, instance, when), dg.RunRequest)
 
 
 def test_a_site_added_to_the_sites_file_is_registered_without_restart(tmp_path, monkeypatch):
