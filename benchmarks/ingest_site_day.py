@@ -66,8 +66,8 @@ def write_original_layout(raw_path: Path, out: Path, site: str, day: date) -> in
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from bv_assets.timestamps import parse_time_dictionary
-    from bv_assets.values import parse_values
+    from bv_pipeline.timestamps import parse_time_dictionary
+    from bv_pipeline.values import parse_values
 
     raw = pq.ParquetFile(raw_path)
     schema = pa.schema(
@@ -111,19 +111,21 @@ def main() -> int:
         (work / "dagster").mkdir()
         import dagster as dg
 
-        from bv_assets.assets import ace_points, archived_site_day, raw_site_day
-        from bv_assets.catalog import read_catalog_names
-        from bv_assets.verify import archive_facts, expected_archive_rows
-        from bv_resources.duckdb_conn import duckdb_connect
+        from bv_assets.catalog.defs import ace_points
         from bv_assets.definitions import build_resources
-        from bv_assets.layout import archive_key, raw_key
         from bv_assets.partitions import SITE_PARTITIONS_NAME, site_day_key
-        from bv_resources.ace_resource import AceResource
-        from bv_resources.settings import Settings
+        from bv_assets.site_day.assets import build_site_day_assets
+        from bv_config.settings import Settings
+        from bv_pipeline.verify import archive_facts, expected_archive_rows
+        from bv_resources.ace import AceResource
+        from bv_store.catalog import read_catalog_names
+        from bv_store.duckdb_conn import duckdb_connect
+        from bv_store.layout import archive_key, raw_key
 
-        settings = Settings.from_env()
+        settings = Settings.load()
         resources = build_resources(settings)
         resources["ace"] = AceResource(api_base=api_base, api_key=dg.EnvVar("ACE_API_KEY"), page_size=args.page_size)
+        raw_site_day, archived_site_day = build_site_day_assets(settings)
         assets = [ace_points, raw_site_day, archived_site_day]
         site = "ref_site"
         rss_before = peak_rss_mb()

@@ -71,7 +71,7 @@ def timed(fn, repeat: int) -> tuple[float, float, object]:
 # ---------------------------------------------------------------- data
 def ensure_reference_day(work: Path) -> Path:
     """storage root holding the source day's archive, raw and catalog (built when missing)."""
-    from bv_assets.layout import archive_key
+    from bv_store.layout import archive_key
 
     storage = work / "storage"
     if (storage / archive_key(SITE, SOURCE_DAY)).is_file():
@@ -101,10 +101,10 @@ def shift(table: pa.Table, days: int) -> pa.Table:
 
 def build_year(storage: Path) -> dict:
     """31 real days, 334 hard-linked days, monthly rollups; returns sizes for the report."""
-    from bv_assets.archive_build import write_archive_file
-    from bv_assets.layout import archive_key, rollup_key
-    from bv_assets.rollup_build import ROLLUP_DAYS_META, ROLLUP_ROW_GROUP_ROWS, build_month_rollup
-    from bv_resources.storage import Storage
+    from bv_pipeline.archive_build import write_archive_file
+    from bv_store.layout import archive_key, rollup_key
+    from bv_pipeline.rollup_build import ROLLUP_DAYS_META, ROLLUP_ROW_GROUP_ROWS, build_month_rollup
+    from bv_store.storage import Storage
 
     store = Storage.from_url(str(storage))
     source = storage / archive_key(SITE, SOURCE_DAY)
@@ -164,7 +164,7 @@ def build_year(storage: Path) -> dict:
 
 
 def pick_points(storage: Path) -> list[str]:
-    from bv_assets.layout import points_key
+    from bv_store.layout import points_key
 
     names = pq.read_table(storage / points_key(SITE), columns=["name"]).column("name").to_pylist()
     temps = [n for n in names if n.endswith("/analogInput/1")]
@@ -182,7 +182,7 @@ def write_original_days(storage: Path, work: Path) -> Path:
         if path.is_file():
             continue
         if source is None:
-            from bv_assets.layout import archive_key
+            from bv_store.layout import archive_key
 
             t = pq.read_table(storage / archive_key(SITE, SOURCE_DAY))
             source = pa.table({"timestamp": pc.divide(t.column("ts").cast(pa.int64()), 1000),
@@ -197,7 +197,7 @@ def write_original_days(storage: Path, work: Path) -> Path:
 
 def peer_rows(storage: Path, points: list[str], peer_days: int):
     """Batches of (point, ts_ms, value): all points for peer days, the queried points for the year."""
-    from bv_assets.layout import archive_key
+    from bv_store.layout import archive_key
 
     t = pq.read_table(storage / archive_key(SITE, SOURCE_DAY))
     t = pa.table({"point": t.column("point").cast(pa.string()), "ts": pc.divide(t.column("ts").cast(pa.int64()), 1000),
@@ -365,7 +365,7 @@ def main() -> int:
     ids = {n: i + 1 for i, n in enumerate(names)}
 
     from bv_query import QueryEngine
-    from bv_resources.storage import Storage
+    from bv_store.storage import Storage
 
     # ---- ours
     a_win, b_win, c_win = window(1, REAL_DAYS[-1] + timedelta(days=1)), window(30), window(365)

@@ -1,44 +1,58 @@
-"""The Dagster code location: `dagster dev -w workspace.yaml` loads `defs` from here."""
+"""The Dagster code location: `dagster dev -w workspace.yaml` loads `defs` from here.
+
+Each domain (catalog, site-day, live, rollups, maintenance, sites, alerts) builds its own
+Definitions from the settings; they are merged here with the resources. Settings are read
+when Dagster loads the code location, never at import.
+"""
+
+from __future__ import annotations
 
 import dagster as dg
 
-from bv_assets.assets import ace_points, archived_site_day, hourly_rollup, raw_site_day
-from bv_assets.checks import archived_site_day_checks
-from bv_assets.jobs import live_sync_job, point_catalog_job, rollup_job, site_day_job
-from bv_assets.live_assets import live_is_fresh, live_released_site_day, live_site_samples
-from bv_assets.schedules import (
-    catalog_refresh_schedule,
-    day_close_schedule,
-    late_data_schedule,
-    live_sync_schedule,
-    raw_retention_job,
-    raw_retention_schedule,
-)
-from bv_assets.sensors import rollup_automation_sensor, run_failure_reporter
-from bv_assets.sites import sites_sensor
-from bv_query.resource import QueryEngineResource
-from bv_resources.ace_resource import AceResource
-from bv_resources.settings import Settings
+from bv_assets.alerts import defs as alerts
+from bv_assets.alerts.defs import AlertWebhookResource
+from bv_assets.catalog import defs as catalog
+from bv_assets.live import defs as live
+from bv_assets.maintenance import defs as maintenance
+from bv_assets.rollups import defs as rollups
+from bv_assets.site_day import defs as site_day
+from bv_assets.sites import defs as sites
+from bv_config.settings import Settings
+from bv_resources.ace import AceResource
+from bv_resources.duckdb import StorageDuckDBResource
+from bv_resources.query import QueryEngineResource
 from bv_resources.storage import StorageResource
 
 
 def build_resources(settings: Settings) -> dict:
     return {
-        # The key is read from the environment at run time and never shown in the UI.
+        # Secrets are read from the environment at run time and never shown in the UI.
         "ace": AceResource(api_base=settings.ace_api_base, api_key=dg.EnvVar("ACE_API_KEY")),
         "storage": StorageResource(url=settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url),
+        "duckdb": StorageDuckDBResource(),
         "query": QueryEngineResource(storage_url=settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url),
+        "alerts": AlertWebhookResource(url=dg.EnvVar("BV_ALERT_WEBHOOK_URL") if settings.alert_webhook_url else None),
     }
 
 
-defs = dg.Definitions(
-    assets=[ace_points, raw_site_day, archived_site_day, hourly_rollup, live_site_samples, live_released_site_day],
-    asset_checks=[archived_site_day_checks, live_is_fresh],
-    jobs=[site_day_job, point_catalog_job, rollup_job, live_sync_job, raw_retention_job],
-    sensors=[sites_sensor, run_failure_reporter, rollup_automation_sensor],
-    schedules=[day_close_schedule, catalog_refresh_schedule, live_sync_schedule, late_data_schedule, raw_retention_schedule],
-    resources=build_resources(Settings.from_env()),
-    # A site-day run's steps (raw -> archive -> checks) are sequential, so one process per run
-    # saves two process start-ups per partition; parallelism comes from concurrent runs.
-    executor=dg.in_process_executor,
-)
+def build_defs(settings: Settings) -> dg.Definitions:
+    return dg.Definitions.merge(
+        catalog.build(settings),
+        site_day.build(settings),
+        live.build(settings),
+        rollups.build(settings),
+        maintenance.build(settings),
+        sites.build(settings),
+        alerts.defs,
+        dg.Definitions(
+            resources=build_resources(settings),
+            # A site-day run's steps (raw -> archive -> checks) are sequential, so one process per
+            # run saves two process start-ups per partition; parallelism comes from concurrent runs.
+            executor=dg.in_process_executor,
+        ),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_defs(Settings.load())

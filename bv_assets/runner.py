@@ -11,10 +11,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
-from bv_assets.days import day_range
-from bv_assets.partitions import site_day_key, site_month_key
-from bv_assets.sites import register_sites
-from bv_resources.settings import Settings, validate_site_name
+from bv_assets.partitions import register_sites, site_day_key, site_month_key
+from bv_config.settings import Settings
+from bv_store.days import day_range
+from bv_store.layout import validate_site_name
 
 
 @dataclass

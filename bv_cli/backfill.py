@@ -11,7 +11,7 @@ from datetime import date
 
 import httpx
 
-from bv_assets.days import day_range
+from bv_store.days import day_range
 from bv_assets.partitions import site_day_key
 
 SITE_DAY_ASSETS = ("raw_site_day", "archived_site_day")

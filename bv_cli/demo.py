@@ -18,8 +18,8 @@ from datetime import timedelta
 
 import httpx
 
-from bv_cli.home import REPO_ROOT, ensure_dagster_home
-from bv_resources.settings import DEFAULT_SITES, bv_home
+from bv_cli.home import dagster_dev_command, ensure_dagster_home
+from bv_config.settings import DEFAULT_SITES, bv_home
 
 
 def _port_free(port: int) -> bool:
@@ -93,12 +93,13 @@ def run_demo(days: int = 3, ui: bool = True, port: int = 3000, sim_port: int = 8
 
         import dagster as dg
 
-        from bv_assets.definitions import defs
+        from bv_assets.definitions import build_defs
         from bv_assets.runner import last_closed_day, materialize_rollups, materialize_site_days, sync_sites
         from bv_cli.status import print_archive_summary
-        from bv_resources.settings import Settings
+        from bv_config.settings import Settings
 
-        settings = Settings.from_env()
+        settings = Settings.load()
+        defs = build_defs(settings)
         end = last_closed_day()
         start = end - timedelta(days=days - 1)
         print(f"\nmaterializing {len(settings.sites)} sites x {days} days ({start} .. {end}) through Dagster")
@@ -117,16 +118,11 @@ def run_demo(days: int = 3, ui: bool = True, port: int = 3000, sim_port: int = 8
             return 1
         if not ui:
             return 0
-        ui_proc = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO_ROOT,
-            env=os.environ.copy(),
-        )
+        ui_proc = subprocess.Popen(dagster_dev_command(sys.executable, "127.0.0.1", port), env=os.environ.copy())
         children.append(ui_proc)
         api_port = port + 1 if _port_free(port + 1) else _free_port()
         api_proc = subprocess.Popen([sys.executable, "-m", "bv_cli.main", "serve", "--port", str(api_port), "--log-level", "warning"],
-                                    cwd=REPO_ROOT, env=os.environ.copy())
+                                    env=os.environ.copy())
         children.append(api_proc)
         _wait_for(f"http://127.0.0.1:{port}/server_info", "the Dagster UI", ui_proc, timeout_s=180)
         _wait_for(f"http://127.0.0.1:{api_port}/health", "the query API", api_proc, timeout_s=60)

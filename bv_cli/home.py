@@ -1,4 +1,5 @@
-"""Where the CLI keeps Dagster's instance, and the shipped instance settings."""
+"""Where the CLI keeps Dagster's instance, and the instance settings and workspace shipped
+with the package (package data, so `bv ui` works from any directory after `pip install .`)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import os
 import shutil
 from pathlib import Path
 
-from bv_resources.settings import bv_home
+from bv_config.settings import bv_home
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_DAGSTER_YAML = REPO_ROOT / "instance" / "dagster.yaml"
+SHIPPED = Path(__file__).resolve().parent / "shipped"
+SHIPPED_DAGSTER_YAML = SHIPPED / "dagster.yaml"
+SHIPPED_WORKSPACE = SHIPPED / "workspace.yaml"
 
 
 def ensure_dagster_home() -> Path:
@@ -18,6 +20,10 @@ def ensure_dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     target = home / "dagster.yaml"
-    if not target.exists() and SHIPPED_DAGSTER_YAML.exists():
+    if not target.exists():
         shutil.copyfile(SHIPPED_DAGSTER_YAML, target)
     return home
+
+
+def dagster_dev_command(python: str, host: str, port: int) -> list[str]:
+    return [python, "-m", "dagster", "dev", "-w", str(SHIPPED_WORKSPACE), "-h", host, "-p", str(port)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date
 
@@ -19,14 +20,15 @@ def cmd_materialize(args) -> int:
 
     from bv_assets.runner import materialize_site_days
     from bv_cli.home import ensure_dagster_home
-    from bv_resources.settings import Settings, parse_sites
+    from bv_config.settings import Settings, parse_sites
 
     ensure_dagster_home()
-    from bv_assets.definitions import defs
+    from bv_assets.definitions import build_defs
 
     with dg.DagsterInstance.get() as instance:
         try:
-            settings = Settings.from_env()
+            settings = Settings.load()
+            defs = build_defs(settings)
             sites = parse_sites(args.sites) if args.sites else settings.sites
             outcomes = materialize_site_days(
                 instance, defs, sites, args.start, args.end or args.start, settings=settings
@@ -47,16 +49,18 @@ def cmd_sync(args) -> int:
 
     from bv_assets.runner import sync_sites
     from bv_cli.home import ensure_dagster_home
-    from bv_resources.settings import Settings, parse_sites
+    from bv_config.settings import Settings, parse_sites
 
     ensure_dagster_home()
-    from bv_assets.definitions import defs
+    from bv_assets.definitions import build_defs
 
     try:
-        sites = parse_sites(args.sites) if args.sites else Settings.from_env().sites
+        settings = Settings.load()
+        sites = parse_sites(args.sites) if args.sites else settings.sites
     except ValueError as exc:
         print(f"bv sync: {exc}", file=sys.stderr)
         return 2
+    defs = build_defs(settings)
     with dg.DagsterInstance.get() as instance:
         outcomes = sync_sites(instance, defs, sites)
     for outcome in outcomes:
@@ -71,7 +75,7 @@ def cmd_backfill(args) -> int:
     import time
 
     from bv_cli.backfill import BackfillClient, BackfillError
-    from bv_resources.settings import Settings, parse_sites
+    from bv_config.settings import Settings, parse_sites
 
     try:
         with BackfillClient(args.url) as client:
@@ -109,7 +113,7 @@ def cmd_backfill(args) -> int:
 
 def cmd_status(args) -> int:
     from bv_cli.status import print_archive_summary
-    from bv_resources.settings import Settings
+    from bv_config.settings import Settings
 
     return print_archive_summary(Settings.from_env())
 
@@ -124,16 +128,38 @@ def cmd_ui(args) -> int:
     import os
     import subprocess
 
-    from bv_cli.home import REPO_ROOT, ensure_dagster_home
+    from bv_cli.home import dagster_dev_command, ensure_dagster_home
 
     home = ensure_dagster_home()
     print(f"DAGSTER_HOME {home}\nDagster UI   http://{args.host}:{args.port}")
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
-               "-h", args.host, "-p", str(args.port)]
+    command = dagster_dev_command(sys.executable, args.host, args.port)
     try:
-        return subprocess.call(command, cwd=REPO_ROOT, env=os.environ.copy())
+        return subprocess.call(command, env=os.environ.copy())
     except KeyboardInterrupt:
         return 0
+
+
+def cmd_config(args) -> int:
+    import json
+
+    from bv_config.settings import Settings, SettingsError
+
+    try:
+        rows = Settings.load().describe()
+    except SettingsError as exc:
+        print(f"bv config: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["variable"]) for r in rows)
+    vwidth = min(48, max(len(r["value"]) for r in rows))
+    print(f"{'variable':<{width}}  {'value':<{vwidth}}  {'source':<11}  meaning")
+    for r in rows:
+        print(f"{r['variable']:<{width}}  {r['value']:<{vwidth}}  {r['source']:<11}  {r['meaning']}")
+    print(f"{'ACE_API_KEY':<{width}}  {'***' if os.environ.get('ACE_API_KEY') else '(unset)':<{vwidth}}  "
+          f"{'environment':<11}  FlightDeck token (secret; environment only)")
+    return 0
 
 
 def cmd_sim(args) -> int:
@@ -183,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
 
+    p = sub.add_parser("config", help="print the effective configuration, where each value came from (secrets masked)")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(func=cmd_config)
+
     p = sub.add_parser("sim", help="run the ACE FlightDeck simulator")
     try:
         from bv_sim import cli as sim_cli
@@ -199,13 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import warnings
-
-    # Dagster flags a few APIs we rely on (backfill policies, multi-to-single partition
-    # mappings) as beta on every import; operators need not see that on each command.
-    from dagster import BetaWarning
-
-    warnings.filterwarnings("ignore", category=BetaWarning)
+    # Dagster's beta warnings are filtered where Dagster is imported (bv_assets); the query
+    # commands never import Dagster at all.
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bv_resources.duckdb_conn import duckdb_connect
-from bv_resources.settings import Settings
-from bv_resources.storage import Storage
+from bv_store.duckdb_conn import duckdb_connect
+from bv_config.settings import Settings
+from bv_store.storage import Storage
 
 
 def archive_summary(storage: Storage) -> list[tuple]:

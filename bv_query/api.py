@@ -9,7 +9,6 @@ client sends produces a 500.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
@@ -19,12 +18,13 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bv_config.settings import Settings
 from bv_query import render
 from bv_query.auth import AuthError, KeyRing, parse_api_keys
 from bv_query.engine import QueryEngine
 from bv_query.errors import QueryError
 from bv_query.params import FORMATS, parse_choice
-from bv_resources.storage import StorageError
+from bv_store.storage import StorageError
 
 log = logging.getLogger("bv_query.api")
 STATIC = Path(__file__).parent / "static"
@@ -43,17 +43,15 @@ def create_app(
     *,
     api_keys: str | None = None,
     cors_origins: str | None = None,
+    settings: Settings | None = None,
 ) -> FastAPI:
-    """The app. Defaults come from the environment: BV_STORAGE_URL, BV_API_KEYS, BV_CORS_ORIGINS,
-    BV_QUERY_MAX_POINTS (100), BV_QUERY_MAX_DAYS (365)."""
+    """The app. What is not passed comes from `settings` (default `Settings.load()`):
+    storage, query limits, BV_API_KEYS, BV_CORS_ORIGINS."""
+    if engine is None or api_keys is None or cors_origins is None:
+        settings = settings or Settings.load()
     if engine is None:
-        engine = QueryEngine.from_settings(
-            max_point_count=int(os.environ.get("BV_QUERY_MAX_POINTS", "100")),
-            max_range_days=int(os.environ.get("BV_QUERY_MAX_DAYS", "365")),
-            cache_mb=float(os.environ.get("BV_QUERY_CACHE_MB", "256")),
-            threads=int(os.environ.get("BV_QUERY_THREADS", "0")) or None,
-        )
-    keys = KeyRing(parse_api_keys(os.environ.get("BV_API_KEYS") if api_keys is None else api_keys))
+        engine = QueryEngine.from_settings(settings)
+    keys = KeyRing(parse_api_keys(settings.api_keys if api_keys is None else api_keys))
     app = FastAPI(
         title="Building Vitals query API",
         version="1.0",
@@ -62,7 +60,7 @@ def create_app(
         description="Time series of building sensor points, from the archive, rollups and live store.",
     )
     app.state.engine, app.state.keys = engine, keys
-    origins = [o.strip() for o in (cors_origins if cors_origins is not None else os.environ.get("BV_CORS_ORIGINS", "")).split(",") if o.strip()]
+    origins = list(settings.cors_origins) if cors_origins is None else [o.strip() for o in cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=origins, allow_methods=["GET"], allow_headers=["Authorization"]

@@ -29,11 +29,12 @@ from bv_query.params import QueryRequest
 from bv_query.point_search import PointInfo, point_infos, search_points
 from bv_query.sources import SourceIndex, SourcePlan, _TtlCache
 from bv_query import sql
-from bv_resources.duckdb_conn import duckdb_connect
-from bv_resources.settings import Settings, validate_site_name
-from bv_resources.storage import Storage, StorageError
-from bv_assets.catalog import read_catalog_table
-from bv_assets.layout import points_key
+from bv_store.duckdb_conn import duckdb_connect
+from bv_config.settings import Settings
+from bv_store.layout import validate_site_name
+from bv_store.storage import Storage, StorageError
+from bv_store.catalog import read_catalog_table
+from bv_store.layout import points_key, site_of_key
 
 ROLLUP_INTERVALS = ("1h", "1d")
 RESULT_SCHEMA = pa.schema([("point", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("value", pa.float64())])
@@ -75,8 +76,16 @@ class QueryEngine:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **kwargs) -> "QueryEngine":
-        settings = settings or Settings.from_env()
-        return cls(Storage.from_url(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url), **kwargs)
+        """An engine over the configured storage, with the configured query limits."""
+        settings = settings or Settings.load()
+        options = dict(
+            max_point_count=settings.query_max_points,
+            max_range_days=settings.query_max_days,
+            cache_mb=settings.query_cache_mb,
+            threads=settings.query_threads or None,
+        )
+        options.update(kwargs)
+        return cls(Storage.from_url(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url), **options)
 
     # -- catalog -------------------------------------------------------------------------
     def catalog(self, site: str) -> list[PointInfo] | None:
@@ -99,9 +108,9 @@ class QueryEngine:
         names = set()
         for prefix in ("points/", "archive/", "live/"):
             for key in self.storage.list_sizes(prefix):
-                part = key.split("/")[1] if "/" in key else ""
-                if part.startswith("site="):
-                    names.add(part[5:])
+                site = site_of_key(key)
+                if site:
+                    names.add(site)
         out = []
         for name in sorted(names):
             days = sorted(self.index.archive_days(name))

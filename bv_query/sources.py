@@ -8,7 +8,6 @@ a day); the live folder is listed on every query so new samples show at once.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,23 +15,21 @@ from datetime import date, datetime, timedelta, timezone
 
 import orjson
 
-from bv_assets.days import day_window
-from bv_assets.layout import (
-    ARCHIVE_FILE,
-    LIVE_SUFFIX,
+from bv_store.days import day_window
+from bv_store.layout import (
     archive_key,
     archive_site_prefix,
     live_day_prefix,
     live_site_prefix,
+    parse_archive_key,
+    parse_live_part_key,
+    parse_rollup_key,
     points_key,
     rollup_key,
     rollup_site_prefix,
 )
-from bv_resources.storage import Storage
-
-_ARCHIVE_DAY = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/" + re.escape(ARCHIVE_FILE) + "$")
-_ROLLUP_MONTH = re.compile(r"/month=(\d{4}-\d{2})/data\.parquet$")
-from bv_assets.rollup_build import ROLLUP_DAYS_META  # {"YYYY-MM-DD": archive bytes} in the file's metadata
+from bv_store.schemas import ROLLUP_DAYS_META
+from bv_store.storage import Storage
 
 
 @dataclass
@@ -98,9 +95,9 @@ class SourceIndex:
         def load():
             out = {}
             for key, size in self.storage.list_sizes(archive_site_prefix(site)).items():
-                match = _ARCHIVE_DAY.search(key)
-                if match:
-                    out[date.fromisoformat(match.group(1))] = size
+                parsed = parse_archive_key(key)
+                if parsed:
+                    out[parsed.day] = size
             return out
 
         return self._listings.get(("archive", site), load)
@@ -109,23 +106,23 @@ class SourceIndex:
         def load():
             out = {}
             for key, size in self.storage.list_sizes(rollup_site_prefix(site)).items():
-                match = _ROLLUP_MONTH.search(key)
-                if match:
-                    out[match.group(1)] = size
+                parsed = parse_rollup_key(key)
+                if parsed:
+                    out[parsed.month] = size
             return out
 
         return self._listings.get(("rollup", site), load)
 
     def live_files(self, site: str, day: date) -> list[str]:
-        keys = [k for k in self.storage.list(live_day_prefix(site, day)) if k.endswith(LIVE_SUFFIX)]
+        keys = [k for k in self.storage.list(live_day_prefix(site, day)) if parse_live_part_key(k)]
         return [self.storage.uri(k) for k in sorted(keys)]
 
     def live_days(self, site: str) -> list[date]:
         days = set()
         for key in self.storage.list(live_site_prefix(site)):
-            match = re.search(r"/date=(\d{4}-\d{2}-\d{2})/", key)
-            if match and key.endswith(LIVE_SUFFIX):
-                days.add(date.fromisoformat(match.group(1)))
+            parsed = parse_live_part_key(key)
+            if parsed:
+                days.add(parsed.day)
         return sorted(days)
 
     def site_exists(self, site: str) -> bool:

@@ -1,4 +1,4 @@
-"""bv_sim: a local ACE IoT FlightDeck API simulator (see /work/shared/ace-api.md).
+"""bv_sim: a local ACE IoT FlightDeck API simulator (see docs/ace-api.md).
 
     from bv_sim.server import SimServer
     srv = SimServer(token="tok").start(); ...; srv.stop()

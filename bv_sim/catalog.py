@@ -1,4 +1,4 @@
-"""The two demo sites: a small office and a school, with the points a BMS really has.
+"""The demo sites (`default_sites()`): a small office and a school, with the points a BMS really has.
 
 Mixed collect intervals (30 s, 60 s, 300 s), change-of-value binaries, a totalizing meter,
 weather, points that are not collect-enabled, one flaky sensor that often reports null and
@@ -116,3 +116,8 @@ def demo_school() -> SiteSpec:
     points += weather_points(300)
     return SiteSpec(name="demo_school", client="bvdemo", points=points, site_id=2102, nice_name="Demo School",
                     address="55 School Rd, Lincoln, NE 68508", latitude=40.8136, longitude=-96.7026)
+
+
+def default_sites() -> list[SiteSpec]:
+    """The embedded demo: two small, realistic sites of client `bvdemo`."""
+    return [demo_office(), demo_school()]

@@ -9,9 +9,10 @@ import sys
 import threading
 from datetime import datetime
 
+from bv_sim.catalog import default_sites
 from bv_sim.clock import SimClock
 from bv_sim.faults import FaultConfig
-from bv_sim.sites import default_sites, reference_site
+from bv_sim.sites import reference_site
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -251,13 +251,6 @@ def _us(value) -> int:
     return to_us(value)
 
 
-def default_sites() -> list[SiteSpec]:
-    """The embedded demo: two small, realistic sites of client `bvdemo`."""
-    from bv_sim.catalog import demo_office, demo_school
-
-    return [demo_office(), demo_school()]
-
-
 def reference_site(n_points: int = 4583, name: str = "ref_site", client: str = "bvdemo") -> SiteSpec:
     """The reference size: every point configured and sampled once a minute
     (4,583 points -> 6,599,520 samples a UTC day)."""

@@ -1,0 +1,1 @@
+"""Alerts domain: every failed run is reported (log + webhook)."""

@@ -1,0 +1,1 @@
+"""Maintenance domain: raw-zone retention."""

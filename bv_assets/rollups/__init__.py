@@ -1,0 +1,1 @@
+"""Rollups domain: `hourly_rollup` per site-month, rebuilt by declarative automation."""

@@ -1,0 +1,72 @@
+"""hourly_rollup, rollup_job and the automation sensor that keeps it current."""
+
+
+import dagster as dg
+
+from bv_assets.partitions import site_month_of, site_month_partitions
+from bv_config.settings import Settings
+from bv_pipeline.rollup_build import build_month_rollup
+from bv_resources.duckdb import StorageDuckDBResource
+from bv_resources.storage import StorageResource
+
+# Each archived day feeds the hourly rollup of its month (same site).
+DAY_TO_MONTH = dg.MultiPartitionMapping(
+    {
+        "date": dg.DimensionPartitionMapping(
+            "month", dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
+        ),
+        "site": dg.DimensionPartitionMapping("site", dg.IdentityPartitionMapping()),
+    }
+)
+
+
+def build_rollup_asset(settings: Settings) -> dg.AssetsDefinition:
+    @dg.asset(
+        partitions_def=site_month_partitions(settings.start_date),
+        deps=[dg.AssetDep("archived_site_day", partition_mapping=DAY_TO_MONTH)],
+        group_name="archive",
+        kinds={"duckdb", "parquet"},
+        # Rebuilt whenever a day of its month is (re)archived: day close, backfills, late data.
+        # Never from a day whose archive failed a blocking check.
+        automation_condition=(
+            dg.AutomationCondition.any_deps_updated()
+            & dg.AutomationCondition.all_deps_blocking_checks_passed()
+            & ~dg.AutomationCondition.any_deps_in_progress()
+            & ~dg.AutomationCondition.in_progress()
+        ),
+        description=(
+            "Per point and UTC hour: count, sum, min, max, first, last — one file per site-month at "
+            "`rollup/hourly/site={site}/month={YYYY-MM}/data.parquet`, so long-range queries read 12 files a year."
+        ),
+    )
+    def hourly_rollup(
+        context: dg.AssetExecutionContext, storage: StorageResource, duckdb: StorageDuckDBResource
+    ) -> dg.MaterializeResult:
+        site, month = site_month_of(context.partition_key)
+        result = build_month_rollup(storage.get_storage(), site, month, connect=duckdb.connect)
+        return dg.MaterializeResult(metadata=result.metadata())
+
+    return hourly_rollup
+
+
+rollup_job = dg.define_asset_job(
+    "rollup_job",
+    selection=dg.AssetSelection.assets("hourly_rollup"),
+    description="Rebuild a site-month's hourly rollup from its archived days.",
+)
+
+# Declarative automation is off unless a sensor runs it; this one is on by default and
+# rebuilds a month's hourly_rollup after any of its days is (re)archived and passed checks.
+rollup_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "rollup_automation_sensor",
+    target=dg.AssetSelection.assets("hourly_rollup"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    # One run per requested partition (not a backfill), so each shows its own metadata.
+    emit_backfills=False,
+    description="Evaluates hourly_rollup's automation condition every minute.",
+)
+
+
+def build(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(assets=[build_rollup_asset(settings)], jobs=[rollup_job], sensors=[rollup_automation_sensor])

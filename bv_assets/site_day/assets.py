@@ -1,0 +1,73 @@
+"""raw_site_day and archived_site_day. Thin: read the partition, call the plain function,
+return its metadata; the work lives in bv_pipeline.raw_ingest and bv_pipeline.archive_build."""
+
+
+import dagster as dg
+
+from bv_assets.ace_steps import ACE_POOL, ace_retry_policy, no_retry_on_auth
+from bv_assets.partitions import site_day_of, site_day_partitions
+from bv_config.settings import Settings
+from bv_pipeline.archive_build import build_archive
+from bv_pipeline.raw_ingest import ingest_site_day
+from bv_resources.ace import AceResource
+from bv_resources.storage import StorageResource
+from bv_store.catalog import read_catalog_names
+from bv_store.schemas import ARCHIVE_COLUMN_DOCS, ARCHIVE_DUCKDB_TYPES
+
+# The archive's public schema, shown on the asset's page in the UI.
+ARCHIVE_COLUMN_SCHEMA = dg.TableSchema(
+    columns=[dg.TableColumn(name, ARCHIVE_DUCKDB_TYPES[name], description=doc) for name, doc in ARCHIVE_COLUMN_DOCS.items()]
+)
+# One site-day per run: a day of a large site is millions of samples, and a failed day
+# is retried alone. Throughput comes from runs in parallel, bounded by the ace_api pool.
+ONE_DAY_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+
+
+def build_site_day_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    partitions = site_day_partitions(settings.start_date)
+
+    @dg.asset(
+        partitions_def=partitions,
+        pool=ACE_POOL,
+        group_name="ace",
+        kinds={"python", "parquet"},
+        backfill_policy=ONE_DAY_PER_RUN,
+        retry_policy=ace_retry_policy(settings),
+        description="Every sample ACE returned for the site's UTC day, as received (value and time "
+        "still strings), at `raw/site={site}/date={day}/samples.parquet`.",
+    )
+    def raw_site_day(context: dg.AssetExecutionContext, ace: AceResource, storage: StorageResource) -> dg.MaterializeResult:
+        site, day = site_day_of(context.partition_key)
+        with ace.get_client() as client:
+            result = no_retry_on_auth(ingest_site_day)(
+                client, storage.get_storage(), site, day, max_shrink_ratio=settings.max_shrink_ratio, log=context.log
+            )
+        return dg.MaterializeResult(metadata=result.metadata())
+
+    @dg.asset(
+        partitions_def=partitions,
+        deps=[
+            raw_site_day,
+            dg.AssetDep(
+                "ace_points",
+                partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="site"),
+            ),
+        ],
+        group_name="archive",
+        kinds={"python", "parquet"},
+        backfill_policy=ONE_DAY_PER_RUN,
+        metadata={"dagster/column_schema": ARCHIVE_COLUMN_SCHEMA},
+        description=(
+            "Configured points only, typed values, one row per (point, ts), sorted by point then "
+            "time, zstd Parquet at `archive/site={site}/date={day}/data.parquet`."
+        ),
+    )
+    def archived_site_day(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+        site, day = site_day_of(context.partition_key)
+        store = storage.get_storage()
+        result = build_archive(
+            store, site, day, read_catalog_names(store, site), max_shrink_ratio=settings.max_shrink_ratio, log=context.log
+        )
+        return dg.MaterializeResult(metadata=result.metadata())
+
+    return [raw_site_day, archived_site_day]

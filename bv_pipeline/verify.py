@@ -1,0 +1,162 @@
+"""Archive verification, read back through DuckDB (an engine independent of the writer).
+
+Plain functions the asset checks call: each returns facts; the checks decide pass/fail.
+The "expected rows" count re-derives the archive from the raw file in SQL, a second
+implementation of the value rule, so a bug in the pyarrow transform cannot hide.
+Memory stays flat: order is checked on a streamed scan, aggregates run inside DuckDB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bv_store.days import day_window
+from bv_pipeline.values import FALSE_WORDS, NUMBER_RE, TRUE_WORDS
+from bv_store.schemas import ARCHIVE_DUCKDB_TYPES
+
+EXPECTED_COLUMNS = ARCHIVE_DUCKDB_TYPES
+SCAN_BATCH_ROWS = 256 * 1024
+
+# The same ASCII whitespace values.py trims (DuckDB's trim() strips spaces only).
+TRIMMED = "regexp_replace(value, '^[[:space:]]+|[[:space:]]+$', '', 'g')"
+
+
+@dataclass
+class ArchiveFacts:
+    rows: int
+    null_cells: int
+    duplicate_keys: int
+    outside_day: int
+    points: int
+    columns: dict[str, str]
+    unknown_points: int
+    unknown_examples: list[str] = field(default_factory=list)
+    per_point_rows: dict[str, int] = field(default_factory=dict)
+    sorted_ok: bool = True
+
+
+def _q(uri: str) -> str:
+    return uri.replace("'", "''")
+
+
+def _source(uri: str) -> str:
+    # hive_partitioning off: the path's site=/date= folders are not columns of the file.
+    return f"read_parquet('{_q(uri)}', hive_partitioning=false)"
+
+
+def _names_table(names: list[str]) -> pa.Table:
+    return pa.table({"name": pa.array(list(names), pa.string()), "id": pa.array(range(len(names)), pa.int32())})
+
+
+def order_and_duplicates(con: duckdb.DuckDBPyConnection, uri: str) -> tuple[bool, int]:
+    """(sorted by point then ts, adjacent duplicate (point, ts) count) on a streamed scan."""
+    # A relation streams: only one batch of the scan is in memory at a time.
+    reader = con.sql(f"SELECT point, epoch_us(ts) AS us FROM {_source(uri)}").to_arrow_reader(SCAN_BATCH_ROWS)
+    sorted_ok, duplicates = True, 0
+    last_point, last_us = None, None
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        points = batch.column(0).cast(pa.string())
+        us = batch.column(1).to_numpy(zero_copy_only=False)
+        if last_point is not None:
+            points = pa.concat_arrays([pa.array([last_point], pa.string()), points])
+            us = np.concatenate([[last_us], us])
+        prev_p, next_p = points.slice(0, len(points) - 1), points.slice(1)
+        same = pc.equal(prev_p, next_p).to_numpy(zero_copy_only=False)
+        if not pc.all(pc.less_equal(prev_p, next_p)).as_py():
+            sorted_ok = False
+        step = np.diff(us)
+        if (step[same] < 0).any():
+            sorted_ok = False
+        duplicates += int((same & (step == 0)).sum())
+        last_point, last_us = points[-1].as_py(), int(us[-1])
+    return sorted_ok, duplicates
+
+
+def archive_facts(con: duckdb.DuckDBPyConnection, archive_uri: str, catalog_names: list[str], day: date) -> ArchiveFacts:
+    start, end = day_window(day)
+    src = _source(archive_uri)
+    columns = {row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+    rows, null_cells, outside, points = con.execute(
+        f"""SELECT count(*),
+                   count(*) FILTER (WHERE point IS NULL OR ts IS NULL OR value IS NULL OR isnan(value)),
+                   count(*) FILTER (WHERE ts < ? OR ts >= ?),
+                   count(DISTINCT point)
+            FROM {src}""",
+        [start, end],
+    ).fetchone()
+    sorted_ok, duplicates = order_and_duplicates(con, archive_uri)
+    if not sorted_ok:  # adjacency only finds every duplicate in a sorted file
+        duplicates = con.execute(
+            f"SELECT count(*) FROM (SELECT point, ts FROM {src} GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchone()[0]
+    per_point = dict(con.execute(f"SELECT point, count(*) FROM {src} GROUP BY point").fetchall())
+    catalog = set(catalog_names)
+    unknown = sorted(p for p in per_point if p not in catalog)
+    return ArchiveFacts(
+        rows=rows,
+        null_cells=null_cells,
+        duplicate_keys=duplicates,
+        outside_day=outside,
+        points=points,
+        columns=columns,
+        unknown_points=len(unknown),
+        unknown_examples=unknown[:5],
+        per_point_rows=per_point,
+        sorted_ok=sorted_ok,
+    )
+
+
+def expected_archive_rows(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_names: list[str], day: date) -> int:
+    """Distinct valid (point, ts) of collect-enabled points in the raw file, by SQL."""
+    start, end = day_window(day)
+    words = ", ".join(f"'{w}'" for w in TRUE_WORDS + FALSE_WORDS)
+    raw = _source(raw_uri)
+    # Small lookup tables first (catalog, valid distinct values, distinct times), so the
+    # join below streams the raw file against them instead of hashing the raw file.
+    con.register("bv_catalog_arrow", _names_table(catalog_names))
+    con.execute("CREATE OR REPLACE TEMP TABLE bv_catalog AS SELECT * FROM bv_catalog_arrow")
+    con.unregister("bv_catalog_arrow")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE bv_valid_values AS
+            SELECT value FROM (SELECT DISTINCT value FROM {raw} WHERE value IS NOT NULL)
+            WHERE lower({TRIMMED}) IN ({words})
+               OR (regexp_full_match(lower({TRIMMED}), '{NUMBER_RE.strip('^$')}')
+                   AND isfinite(TRY_CAST({TRIMMED} AS DOUBLE)))"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE bv_times AS
+            SELECT time, epoch_us(TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ)) - epoch_us(?::TIMESTAMPTZ) AS us
+            FROM (SELECT DISTINCT time FROM {raw})""",
+        [start],
+    )
+    day_us = int((end - start).total_seconds()) * 1_000_000
+    try:
+        return con.execute(
+            f"""SELECT count(DISTINCT (c.id::BIGINT << 37) | t.us)
+                FROM {raw} r
+                JOIN bv_catalog c ON r.name = c.name
+                JOIN bv_valid_values v ON r.value = v.value
+                JOIN bv_times t ON r.time = t.time
+                WHERE t.us >= 0 AND t.us < {day_us}"""
+        ).fetchone()[0]
+    finally:
+        con.execute("DROP TABLE IF EXISTS bv_catalog; DROP TABLE IF EXISTS bv_valid_values; DROP TABLE IF EXISTS bv_times")
+
+
+def raw_rows_in_day(con: duckdb.DuckDBPyConnection, raw_uri: str, day: date) -> int:
+    """Raw samples of any point whose time lies inside the day (0: ACE had no data)."""
+    start, end = day_window(day)
+    return con.execute(
+        f"""SELECT count(*) FROM {_source(raw_uri)}
+            WHERE TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ) >= ?
+              AND TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ) < ?""",
+        [start, end],
+    ).fetchone()[0]

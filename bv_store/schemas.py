@@ -1,0 +1,71 @@
+"""The schemas of every dataset under the storage root, and the Parquet settings and
+metadata keys their writers and readers share."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# raw/: what ACE sent, as sent (value and time are still strings).
+RAW_SCHEMA = pa.schema([("name", pa.string()), ("value", pa.string()), ("time", pa.string())])
+
+# archive/ and live/: the public archive contract (README, "The archive").
+ARCHIVE_SCHEMA = pa.schema(
+    [
+        ("point", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("value", pa.float64()),
+    ]
+)
+# The same columns as DuckDB reports them (`DESCRIBE`), for checks that read the file back.
+ARCHIVE_DUCKDB_TYPES = {"point": "VARCHAR", "ts": "TIMESTAMP WITH TIME ZONE", "value": "DOUBLE"}
+ARCHIVE_COLUMN_DOCS = {
+    "point": "The ACE point name (e.g. ses/ses_falls_city/8000:33-8033/analogValue/102)",
+    "ts": "Sample time, UTC, microseconds",
+    "value": "Typed value by the value rule (numbers; true/active/on = 1; false/inactive/off = 0)",
+}
+# Row groups of 256 Ki rows: a point query skips most of a day by the `point` min/max
+# statistics (a reference-size day is ~25 groups), and zstd still sees enough to compress.
+ROW_GROUP_ROWS = 256 * 1024
+# Dictionary encoding on every column, chosen by measurement (benchmarks/README.md):
+# points share scrape times, so `ts` is a small dictionary; BMS values repeat a lot.
+PARQUET_OPTIONS = dict(compression="zstd", compression_level=6, use_dictionary=True, write_statistics=True)
+
+# rollup/hourly/: per point and UTC hour.
+ROLLUP_COLUMNS = ("point", "hour", "count", "sum", "min", "max", "first", "last")
+ROLLUP_ROW_GROUP_ROWS = 131_072
+# Parquet key-value metadata of a rollup file: {"YYYY-MM-DD": archive bytes} of the days it
+# was built from; a reader uses a day from the rollup only while that archive is unchanged.
+ROLLUP_DAYS_META = "bv_source_days"
+
+# points/: a site's collect-enabled point catalog.
+BACNET_FIELDS = (
+    "device_address",
+    "device_id",
+    "object_type",
+    "object_index",
+    "object_name",
+    "device_name",
+    "object_description",
+    "device_description",
+    "object_units",
+    "scrape_interval",
+    "scrape_enabled",
+)
+CATALOG_SCHEMA = pa.schema(
+    [
+        ("name", pa.string()),
+        ("id", pa.int64()),
+        ("site", pa.string()),
+        ("client", pa.string()),
+        ("point_type", pa.string()),
+        ("collect_enabled", pa.bool_()),
+        ("collect_interval", pa.int64()),
+        ("marker_tags", pa.list_(pa.string())),
+        ("kv_tags", pa.map_(pa.string(), pa.string())),
+        ("unit", pa.string()),
+        ("bacnet_json", pa.string()),
+        *[(f"bacnet_{f}", pa.string()) for f in BACNET_FIELDS],
+        ("created", pa.string()),
+        ("updated", pa.string()),
+    ]
+)
