@@ -55,21 +55,21 @@ QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 def _outcome(what: str, result: dg.ExecuteInProcessResult) -> RunOutcome:
     outcome = RunOutcome(what=what, run_id=result.run_id, success=result.success)
-    for event in result.all_events:
-        kind = event.event_type_value
-        data = event.event_specific_data
-        if kind == "STEP_FAILURE" and data and data.error:
-            outcome.errors.append(f"{event.step_key}: {error_text(data.error)}")
-        elif kind == "ASSET_CHECK_EVALUATION" and not data.passed:
-            text = f"check {data.check_name} failed ({data.severity.value}): " + ", ".join(
-                f"{k}={v.value}" for k, v in data.metadata.items()
+    for event in result.get_step_failure_events():
+        if event.step_failure_data.error:
+            outcome.errors.append(f"{event.step_key}: {error_text(event.step_failure_data.error)}")
+    for check in result.get_asset_check_evaluations():
+        if not check.passed:
+            text = f"check {check.check_name} failed ({check.severity.value}): " + ", ".join(
+                f"{k}={v.value}" for k, v in check.metadata.items()
             )
-            (outcome.errors if data.severity == dg.AssetCheckSeverity.ERROR else outcome.warnings).append(text)
-        elif kind == "ASSET_MATERIALIZATION":
-            mat = data.materialization
-            count = mat.metadata.get("dagster/row_count")
-            if count is not None:
-                outcome.rows[mat.asset_key.to_user_string()] = int(count.value)
+            (outcome.errors if check.severity == dg.AssetCheckSeverity.ERROR else outcome.warnings).append(text)
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        count = mat.metadata.get("dagster/row_count")
+        if count is not None:
+            outcome.rows[mat.asset_key.to_user_string()] = int(count.value)
+            outcome.details = {k: v.value for k, v in mat.metadata.items()}
     outcome.success = outcome.success and not outcome.errors
     return outcome
 
@@ -138,10 +138,6 @@ def sync_sites(instance: dg.DagsterInstance, defs: dg.Definitions, sites: list[s
     for site in sites:
         result = job.execute_in_process(partition_key=site, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE)
         outcome = _outcome(f"live sync {site}", result)
-        for event in result.all_events:
-            if event.event_type_value == "ASSET_MATERIALIZATION":
-                meta = event.event_specific_data.materialization.metadata
-                outcome.details = {k: v.value for k, v in meta.items()}
         outcomes.append(outcome)
         echo(_line(outcome))
     return outcomes

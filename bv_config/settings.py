@@ -62,7 +62,9 @@ def _optional_text(raw: str) -> str | None:
 
 def _setting(env: str, parse, doc: str, *, secret: bool = False, default_doc: str | None = None):
     """A dataclass field that knows its variable, parser and meaning."""
-    return field(metadata={"env": env, "parse": parse, "doc": doc, "secret": secret, "default_doc": default_doc})
+    # Secrets stay out of repr(), so a log line or a traceback never shows them.
+    return field(repr=not secret,
+                 metadata={"env": env, "parse": parse, "doc": doc, "secret": secret, "default_doc": default_doc})
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,8 @@ def _read_config_file(path: Path) -> dict[str, str]:
     for key, value in data.items():
         if key in SECRET_VARIABLES or key.startswith("AWS_"):
             raise SettingsError(f"config file {path} sets {key}: secrets come from the environment only")
+        if key in ("BV_HOME", "BV_CONFIG_FILE"):
+            raise SettingsError(f"config file {path} sets {key}: it locates the config file, so it comes from the environment")
         if key not in known:
             raise SettingsError(f"config file {path}: unknown setting {key} (known: {', '.join(sorted(known))})")
         out[key] = ",".join(map(str, value)) if isinstance(value, list) else str(value).lower() if isinstance(value, bool) else str(value)

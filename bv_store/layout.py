@@ -79,6 +79,8 @@ def live_day_prefix(site: str, day: date) -> str:
 
 
 def live_part_key(site: str, day: date, window_end_us: int, token: str) -> str:
+    if not token.isalnum():
+        raise ValueError(f"live part token {token!r} must be letters and digits")
     return f"{live_day_prefix(site, day)}part-{window_end_us:017d}-{token}{LIVE_SUFFIX}"
 
 
@@ -95,7 +97,7 @@ _RAW_RE = re.compile(rf"^raw/{_SITE}/{_DATE}/{re.escape(RAW_FILE)}$")
 _ARCHIVE_RE = re.compile(rf"^archive/{_SITE}/{_DATE}/{re.escape(ARCHIVE_FILE)}$")
 _ROLLUP_RE = re.compile(rf"^rollup/hourly/{_SITE}/month=(?P<month>\d{{4}}-\d{{2}})/{re.escape(ROLLUP_FILE)}$")
 _LIVE_RE = re.compile(rf"^live/{_SITE}/{_DATE}/part-(?P<end_us>\d+)-(?P<token>[A-Za-z0-9]+){re.escape(LIVE_SUFFIX)}$")
-_ANY_SITE_RE = re.compile(rf"^[a-z/]+?/{_SITE}/")
+_ANY_SITE_RE = re.compile(rf"^[a-z_/]+?/{_SITE}/")
 
 
 @dataclass(frozen=True)
@@ -118,9 +120,17 @@ class LivePartKey:
     token: str
 
 
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:  # 2025-02-30: shaped like a date, but no day; not one of our keys
+        return None
+
+
 def _site_day(regex: re.Pattern, key: str) -> SiteDayKey | None:
     m = regex.match(key)
-    return SiteDayKey(m["site"], date.fromisoformat(m["date"])) if m else None
+    day = _day(m["date"]) if m else None
+    return SiteDayKey(m["site"], day) if day else None
 
 
 def parse_raw_key(key: str) -> SiteDayKey | None:
@@ -140,9 +150,8 @@ def parse_rollup_key(key: str) -> SiteMonthKey | None:
 
 def parse_live_part_key(key: str) -> LivePartKey | None:
     m = _LIVE_RE.match(key)
-    if not m:
-        return None
-    return LivePartKey(m["site"], date.fromisoformat(m["date"]), int(m["end_us"]), m["token"])
+    day = _day(m["date"]) if m else None
+    return LivePartKey(m["site"], day, int(m["end_us"]), m["token"]) if day else None
 
 
 def site_of_key(key: str) -> str | None:

@@ -15,15 +15,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from bv_ace.client import (
-    RAW_SAMPLE_SCHEMA,
-    AceClient,
-    _Transient,
-    format_api_time,
-    parse_retry_after,
-    parse_timeseries_page,
-    samples_to_batch,
-)
+from bv_ace.client import AceClient
 from bv_ace.errors import (
     AceAuthError,
     AceError,
@@ -31,6 +23,9 @@ from bv_ace.errors import (
     AceProtocolError,
     AceRetriesExhausted,
 )
+from bv_ace.pages import RAW_SAMPLE_SCHEMA, format_api_time, parse_timeseries_page, samples_to_batch
+from bv_ace.transport import Transient as _Transient
+from bv_ace.transport import parse_retry_after
 from bv_resources.ace import AceResource
 
 # A throwaway token made per run, shaped like a JWT (header.payload.signature).

@@ -113,7 +113,7 @@ def test_failed_runs_are_reported_to_the_webhook():
         with dg.instance_for_test() as instance:
             result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
             run = instance.get_run_by_id(result.run_id)
-            failure = [e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE" or e.event_type_value == "RUN_FAILURE"][0]
+            failure = result.get_run_failure_event()
             ctx = dg.build_run_status_sensor_context(
                 sensor_name="run_failure_reporter", dagster_event=failure, dagster_instance=instance, dagster_run=run,
                 resources={"alerts": alerts},

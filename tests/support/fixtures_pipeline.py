@@ -57,20 +57,13 @@ class Pipeline:
 
 
 def check_results(result: dg.ExecuteInProcessResult) -> dict[str, tuple[bool, str]]:
-    """check name -> (passed, severity) from a run's events."""
-    out = {}
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            data = event.event_specific_data
-            out[data.check_name] = (data.passed, data.severity.value)
-    return out
+    """check name -> (passed, severity) of a run's check evaluations."""
+    return {c.check_name: (c.passed, c.severity.value) for c in result.get_asset_check_evaluations()}
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     return [
-        error_text(e.event_specific_data.error)
-        for e in result.all_events
-        if e.event_type_value == "STEP_FAILURE" and e.event_specific_data.error
+        error_text(e.step_failure_data.error) for e in result.get_step_failure_events() if e.step_failure_data.error
     ]
 
 

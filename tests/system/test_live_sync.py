@@ -173,7 +173,7 @@ def test_live_sync_run_records_metadata_and_freshness(local_pipeline):
     meta = run.asset_materializations_for_node("live_site_samples")[0].metadata
     assert meta["dagster/row_count"].value > 0 and 0 <= meta["lag_seconds"].value < 600
     assert {"window_start", "window_end", "cursor_after", "points_seen"} <= set(meta)
-    checks = [e.event_specific_data for e in run.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    checks = run.get_asset_check_evaluations()
     assert [(c.check_name, c.passed) for c in checks] == [("live_is_fresh", True)]
     now = datetime.now(timezone.utc)
     got = QueryEngine(local_pipeline.storage).query(SITE, read_catalog_names(local_pipeline.storage, SITE)[:5], now - timedelta(hours=1), now)
@@ -187,7 +187,7 @@ def test_freshness_check_fails_when_the_newest_sample_is_old(local_pipeline):
         _live_assets(local_pipeline), selection=["live_site_samples"], partition_key=SITE, instance=local_pipeline.instance,
         resources=local_pipeline.resources, raise_on_error=False,
     )
-    checks = [e.event_specific_data for e in run.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    checks = run.get_asset_check_evaluations()
     assert [(c.check_name, c.passed) for c in checks] == [("live_is_fresh", False)]
 
 
