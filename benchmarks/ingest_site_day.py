@@ -17,43 +17,23 @@ import os
 import resource
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the launchers the suite uses: tests/support
+
+from support.simulator import start_sim_process  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_sim(points: int, token: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bv_sim", "--port", str(port), "--sites", "reference",
-         "--reference-points", str(points), "--clock", "2030-01-01T00:00:00Z"],
-        env={**os.environ, "ACE_API_KEY": token},
-        stdout=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
-    for _ in range(200):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/_sim/state", timeout=1)
-            return proc, f"http://127.0.0.1:{port}/api"
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("simulator did not start")
+def start_sim(points: int, token: str):
+    return start_sim_process(token, "--sites", "reference", "--reference-points", str(points),
+                             "--clock", "2030-01-01T00:00:00Z")
 
 
 def peak_rss_mb() -> float:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -39,6 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))  # the launchers the suite uses: tests/support
+
+from support.ports import free_port  # noqa: E402
+from support.postgres import PgServer, start_postgres  # noqa: E402
 
 import duckdb  # noqa: E402
 import httpx  # noqa: E402
@@ -235,42 +238,10 @@ def load_sqlite(path: Path, storage: Path, points: list[str], peer_days: int, id
     return n
 
 
-class Postgres:
-    """PostgreSQL 15 from Debian's binaries on a loopback port, in a temp dir."""
-
-    def __init__(self, base: Path):
-        self.bin = Path("/usr/lib/postgresql/15/bin")
-        self.data = base / "pgdata"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-
-    def start(self):
-        if self.data.exists():
-            shutil.rmtree(self.data)
-        self.data.mkdir(parents=True)
-        if self.as_user:
-            shutil.chown(self.data, "postgres")
-        subprocess.run(self.as_user + [str(self.bin / "initdb"), "-D", str(self.data), "-U", "bench", "-A", "trust"],
-                       check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(self.as_user + [str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.data / "log"),
-                                       "-o", f"-p {self.port} -k {self.data} -h 127.0.0.1 -c shared_buffers=1GB -c fsync=off",
-                                       "start"], check=True, stdout=subprocess.DEVNULL)
-        return self
-
-    def dsn(self) -> str:
-        return f"host=127.0.0.1 port={self.port} user=bench dbname=postgres"
-
-    def stop(self):
-        subprocess.run(self.as_user + [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop"],
-                       stdout=subprocess.DEVNULL)
-
-
-def load_postgres(pg: Postgres, storage: Path, points: list[str], peer_days: int, names: list[str]) -> int:
+def load_postgres(pg: PgServer, storage: Path, points: list[str], peer_days: int, names: list[str]) -> int:
     import psycopg
 
-    with psycopg.connect(pg.dsn(), autocommit=True) as con:
+    with psycopg.connect(pg.dsn, autocommit=True) as con:
         con.execute("CREATE TABLE points (id serial PRIMARY KEY, site_name text, name text, unit text)")
         con.execute("CREATE TABLE timeseries (point_id int, ts timestamptz, value float8, PRIMARY KEY (point_id, ts))")
         with con.cursor().copy("COPY points (site_name, name) FROM STDIN") as copy:
@@ -306,9 +277,7 @@ def window(days: int, end: date = YEAR_END) -> tuple[datetime, datetime]:
 def http_rate(storage: Path, url_point: str, random_points: list[str] | None, seconds: int = 10,
               env_extra: dict | None = None) -> tuple[float, float]:
     """req/s and p50 latency (ms) for A through `bv serve --workers 2`, 16 concurrent clients."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "BV_STORAGE_URL": str(storage), **(env_extra or {})}
     proc = subprocess.Popen([sys.executable, "-m", "bv_cli.main", "serve", "--port", str(port), "--workers", "2",
                              "--no-access-log", "--log-level", "warning"], env=env, cwd=ROOT)
@@ -443,10 +412,10 @@ def main() -> int:
         import psycopg
 
         print("loading PostgreSQL 15 ...", flush=True)
-        pg = Postgres(args.work).start()
+        pg = start_postgres(args.work, server_options="-c shared_buffers=1GB")
         try:
             pg_rows = load_postgres(pg, storage, points, args.peer_days, names)
-            pcon = psycopg.connect(pg.dsn(), autocommit=True)
+            pcon = psycopg.connect(pg.dsn, autocommit=True)
             pg_bytes = pcon.execute("SELECT pg_total_relation_size('timeseries')").fetchone()[0]
             pid = dict(pcon.execute("SELECT name, id FROM points").fetchall())
 

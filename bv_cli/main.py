@@ -125,18 +125,13 @@ def cmd_demo(args) -> int:
 
 
 def cmd_ui(args) -> int:
-    import os
-    import subprocess
-
     from bv_cli.home import dagster_dev_command, ensure_dagster_home
+    from bv_cli.process_group import run_as_group
 
     home = ensure_dagster_home()
-    print(f"DAGSTER_HOME {home}\nDagster UI   http://{args.host}:{args.port}")
-    command = dagster_dev_command(sys.executable, args.host, args.port)
-    try:
-        return subprocess.call(command, env=os.environ.copy())
-    except KeyboardInterrupt:
-        return 0
+    print(f"DAGSTER_HOME {home}\nDagster UI   http://{args.host}:{args.port}", flush=True)
+    # Its own process group, stopped whole on SIGTERM/SIGINT (no webserver or grpc left behind).
+    return run_as_group(dagster_dev_command(sys.executable, args.host, args.port), env=os.environ.copy())
 
 
 def cmd_config(args) -> int:
