@@ -1,6 +1,6 @@
 """The Dagster code location: `dagster dev -w workspace.yaml` loads `defs` from here.
 
-Each domain (catalog, site-day, live, rollups, maintenance, sites, alerts) builds its own
+Each domain (catalog, site-day, live, rollups, verify, maintenance, sites, alerts) builds its own
 Definitions from the settings; they are merged here with the resources. Settings are read
 when Dagster loads the code location, never at import.
 """
@@ -17,6 +17,7 @@ from bv_assets.maintenance import defs as maintenance
 from bv_assets.rollups import defs as rollups
 from bv_assets.site_day import defs as site_day
 from bv_assets.sites import defs as sites
+from bv_assets.verify import defs as verify
 from bv_config.settings import Settings
 from bv_resources.ace import AceResource
 from bv_resources.duckdb import StorageDuckDBResource
@@ -43,6 +44,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         rollups.build(settings),
         maintenance.build(settings),
         sites.build(settings),
+        verify.build(settings),
         alerts.defs,
         dg.Definitions(
             resources=build_resources(settings),

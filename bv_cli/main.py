@@ -134,6 +134,12 @@ def cmd_ui(args) -> int:
     return run_as_group(dagster_dev_command(sys.executable, args.host, args.port), env=os.environ.copy())
 
 
+def cmd_verify(args) -> int:
+    from bv_cli.verify import run_verify
+
+    return run_verify(args)
+
+
 def cmd_config(args) -> int:
     import json
 
@@ -203,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("verify", help="re-run the checks over stored partitions (no ACE call); exit 1 on any failure")
+    p.add_argument("--sites", help="comma-separated site names (default: BV_SITES)")
+    p.add_argument("--start", type=_date, required=True, help="first UTC day, YYYY-MM-DD")
+    p.add_argument("--end", type=_date, help="last UTC day, inclusive (default: --start)")
+    p.add_argument("--against-ace", action="store_true", help="also re-fetch each day from ACE and diff (stores nothing)")
+    p.add_argument("--accept-partial", action="store_true", help="accept days below BV_MIN_POINTS_SEEN")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("config", help="print the effective configuration, where each value came from (secrets masked)")
     p.add_argument("--json", action="store_true", help="as JSON")

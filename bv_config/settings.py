@@ -83,6 +83,7 @@ class Settings:
     start_date: str = _setting("BV_START_DATE", str, "first daily partition (YYYY-MM-DD)")
     # pipeline behaviour
     coverage_warn_ratio: float = _setting("BV_COVERAGE_WARN_RATIO", float, "coverage check warns below this share")
+    min_points_seen: float = _setting("BV_MIN_POINTS_SEEN", float, "blocking floor: share of catalog points with a sample")
     max_shrink_ratio: float = _setting("BV_MAX_SHRINK_RATIO", float, "largest share a re-run may lose (0..1)")
     step_retries: int = _setting("BV_STEP_RETRIES", int, "Dagster retries of an ACE step after the client's own")
     step_retry_delay_s: float = _setting("BV_STEP_RETRY_DELAY_S", float, "first delay of those retries (s)")
@@ -144,6 +145,8 @@ class Settings:
             raise SettingsError(f"BV_START_DATE={self.start_date!r} is not a YYYY-MM-DD date") from None
         if not self.sites:
             raise SettingsError("BV_SITES is set but names no site")
+        if not 0 <= self.min_points_seen <= 1:
+            raise SettingsError(f"BV_MIN_POINTS_SEEN={self.min_points_seen} is not between 0 and 1")
         if not 0 <= self.max_shrink_ratio <= 1:
             raise SettingsError(f"BV_MAX_SHRINK_RATIO={self.max_shrink_ratio} is not between 0 and 1")
         if self.raw_retention_days is not None and self.raw_retention_days < 1:
@@ -187,6 +190,7 @@ def _defaults(home: Path) -> dict[str, Any]:
         "s3_endpoint_url": None,
         "start_date": DEFAULT_START_DATE,
         "coverage_warn_ratio": 0.8,
+        "min_points_seen": 0.5,
         "max_shrink_ratio": 0.05,
         "step_retries": 2,
         "step_retry_delay_s": 60.0,

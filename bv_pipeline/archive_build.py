@@ -23,7 +23,8 @@ from bv_pipeline.timestamps import BAD_TIME, parse_time_dictionary
 from bv_pipeline.values import CATEGORY_NAMES, VALID, parse_value_dictionary
 from bv_store.layout import archive_key, raw_key
 from bv_store.publish import publish
-from bv_store.schemas import ARCHIVE_SCHEMA, PARQUET_OPTIONS, ROW_GROUP_ROWS
+from bv_store.catalog import catalog_version as version_of
+from bv_store.schemas import ARCHIVE_CATALOG_META, ARCHIVE_SCHEMA, PARQUET_OPTIONS, ROW_GROUP_ROWS
 from bv_store.storage import Storage
 
 DAY_US = 86_400 * 1_000_000
@@ -49,6 +50,7 @@ class ArchiveResult:
     no_data: bool = False
     previous_rows: int | None = None
     elapsed_s: float = 0.0
+    catalog_version: str = ""
 
     def metadata(self) -> dict:
         meta = {
@@ -61,6 +63,7 @@ class ArchiveResult:
             "first_ts": self.first_ts or "",
             "last_ts": self.last_ts or "",
             "ace_no_data": self.no_data,
+            "catalog_version": self.catalog_version,
             "dropped_total": sum(self.dropped.values()),
             "elapsed_s": round(self.elapsed_s, 3),
         }
@@ -181,7 +184,9 @@ def transform_raw_table(raw: pa.Table, catalog_names: list[str], day: date):
     return table, dropped, [e if e is None else str(e) for e in examples], raw_in_day
 
 
-def write_archive_file(table: pa.Table, path: Path) -> None:
+def write_archive_file(table: pa.Table, path: Path, catalog_version: str | None = None) -> None:
+    if catalog_version:
+        table = table.replace_schema_metadata({ARCHIVE_CATALOG_META: catalog_version})
     with pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS) as writer:
         writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
 
@@ -247,11 +252,12 @@ def build_archive(
             "nothing was written. Is the point catalog for this site right?"
         )
 
-    done = publish(storage, akey, lambda path: write_archive_file(table, path),
+    result.catalog_version = version_of(catalog_names)
+    done = publish(storage, akey, lambda path: write_archive_file(table, path, result.catalog_version),
                    expect_rows=table.num_rows, what=f"archived_site_day {site} {day}")
     result.file_bytes = done.file_bytes
     ts = table.column("ts").combine_chunks().cast(pa.int64()).to_numpy()
-    result.points = len(np.unique(table.column("point").combine_chunks().indices.to_numpy()))
+    result.points = len(pc.unique(table.column("point").combine_chunks()))
     result.first_ts, result.last_ts = _iso(ts.min()), _iso(ts.max())
     result.elapsed_s = time.monotonic() - started
     if log is not None:

@@ -193,27 +193,39 @@ def compact_live_day(
 
 
 def release_live_day(storage: Storage, site: str, day: date, *, connect=duckdb_connect) -> dict:
-    """Remove a closed day's live files once its archive exists (called after the archive's
-    blocking checks passed). Reports how many live samples the archive does not hold."""
+    """Remove a closed day's live files once its archive holds every live sample with the same
+    value (called after the archive's blocking checks passed). Anything the archive lacks or
+    holds differently keeps the live files, and is counted and named."""
     keys = storage.list(live_day_prefix(site, day))
     if not keys:
-        return {"live_files_removed": 0, "live_samples_not_in_archive": 0, "kept": "no live data"}
+        return {"live_files_removed": 0, "live_samples_not_in_archive": 0, "live_values_differing": 0,
+                "kept": "no live data"}
     akey = archive_key(site, day)
     if not storage.exists(akey):
-        return {"live_files_removed": 0, "live_samples_not_in_archive": -1,
+        return {"live_files_removed": 0, "live_samples_not_in_archive": -1, "live_values_differing": -1,
                 "kept": "no archive file for this day (ACE had no data): live data kept"}
     with connect(storage) as con:
-        missing = con.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT point::VARCHAR AS point, ts FROM read_parquet($live, hive_partitioning=false)) l "
-            "ANTI JOIN (SELECT point::VARCHAR AS point, ts FROM read_parquet($archive, hive_partitioning=false)) a "
-            "USING (point, ts)",
+        missing, differing, example = con.execute(
+            """WITH live AS (
+                   SELECT point::VARCHAR AS point, ts, arg_max(value, filename) AS value
+                   FROM read_parquet($live, hive_partitioning=false, filename=true) GROUP BY ALL),
+               arch AS (SELECT point::VARCHAR AS point, ts, value FROM read_parquet($archive, hive_partitioning=false))
+               SELECT count(*) FILTER (WHERE a.point IS NULL),
+                      count(*) FILTER (WHERE a.point IS NOT NULL AND a.value IS DISTINCT FROM l.value),
+                      min(l.point || ' @ ' || strftime(l.ts, '%Y-%m-%dT%H:%M:%S.%fZ'))
+                        FILTER (WHERE a.point IS NULL OR a.value IS DISTINCT FROM l.value)
+               FROM live l LEFT JOIN arch a USING (point, ts)""",
             {"live": [storage.uri(k) for k in keys], "archive": storage.uri(akey)},
-        ).fetchone()[0]
-    if missing:
-        # Never delete samples the archive lacks: they stay for an operator to look at (queries
-        # already answer this day from the archive).
-        return {"live_files_removed": 0, "live_samples_not_in_archive": int(missing),
-                "kept": f"{missing} live samples are not in the archive: live files kept"}
+        ).fetchone()
+    outcome = {"live_files_removed": 0, "live_samples_not_in_archive": int(missing),
+               "live_values_differing": int(differing)}
+    if missing or differing:
+        # Never delete samples the archive lacks or holds otherwise: they stay for an operator
+        # to look at (queries already answer this day from the archive).
+        outcome["kept"] = (f"{missing} live samples are not in the archive and {differing} differ in value "
+                           f"(first: {example}): live files kept")
+        return outcome
     for key in keys:
         storage.delete(key)
-    return {"live_files_removed": len(keys), "live_samples_not_in_archive": 0, "kept": ""}
+    outcome.update(live_files_removed=len(keys), kept="")
+    return outcome

@@ -114,11 +114,45 @@ def archive_facts(con: duckdb.DuckDBPyConnection, archive_uri: str, catalog_name
     )
 
 
-def expected_archive_rows(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_names: list[str], day: date) -> int:
-    """Distinct valid (point, ts) of collect-enabled points in the raw file, by SQL."""
+@dataclass(frozen=True)
+class PointContent:
+    """What a point's day holds, computed the same way on both sides of a reconciliation.
+    `digest` is the sum of hash(µs into the day, value) over its rows: any changed value,
+    moved timestamp, dropped or added row changes it."""
+
+    rows: int
+    value_sum: float
+    ts_sum: int
+    min: float
+    max: float
+    first_us: int
+    last_us: int
+    digest: int
+
+
+_CONTENT_AGG = """count(*), sum(value), sum(us), min(value), max(value), min(us), max(us),
+                  sum(hash(us, value))::HUGEINT"""
+
+
+def archive_content(con: duckdb.DuckDBPyConnection, archive_uri: str, day: date) -> dict[str, PointContent]:
+    """Per point: rows, sums, extremes, first/last µs and digest of the archive file."""
+    start, _ = day_window(day)
+    rows = con.execute(
+        f"""SELECT point::VARCHAR, {_CONTENT_AGG}
+            FROM (SELECT point, epoch_us(ts) - epoch_us(?::TIMESTAMPTZ) AS us, value FROM {_source(archive_uri)})
+            GROUP BY point""",
+        [start],
+    ).fetchall()
+    return {r[0]: PointContent(*r[1:]) for r in rows}
+
+
+def expected_content(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_names: list[str], day: date) -> dict[str, PointContent]:
+    """The archive re-derived from the raw file in SQL — a second implementation of the value
+    rule, the day window, the catalog filter and "the last sample ACE sent wins" — per point."""
     start, end = day_window(day)
-    words = ", ".join(f"'{w}'" for w in TRUE_WORDS + FALSE_WORDS)
-    raw = _source(raw_uri)
+    words_true = ", ".join(f"'{w}'" for w in TRUE_WORDS)
+    words_false = ", ".join(f"'{w}'" for w in FALSE_WORDS)
+    raw = f"read_parquet('{_q(raw_uri)}', hive_partitioning=false, file_row_number=true)"
     # Small lookup tables first (catalog, valid distinct values, distinct times), so the
     # join below streams the raw file against them instead of hashing the raw file.
     con.register("bv_catalog_arrow", _names_table(catalog_names))
@@ -126,29 +160,69 @@ def expected_archive_rows(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_
     con.unregister("bv_catalog_arrow")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE bv_valid_values AS
-            SELECT value FROM (SELECT DISTINCT value FROM {raw} WHERE value IS NOT NULL)
-            WHERE lower({TRIMMED}) IN ({words})
+            SELECT value,
+                   CASE WHEN lower({TRIMMED}) IN ({words_true}) THEN 1.0
+                        WHEN lower({TRIMMED}) IN ({words_false}) THEN 0.0
+                        ELSE TRY_CAST({TRIMMED} AS DOUBLE) END AS num
+            FROM (SELECT DISTINCT value FROM {_source(raw_uri)} WHERE value IS NOT NULL)
+            WHERE lower({TRIMMED}) IN ({words_true}, {words_false})
                OR (regexp_full_match(lower({TRIMMED}), '{NUMBER_RE.strip('^$')}')
                    AND isfinite(TRY_CAST({TRIMMED} AS DOUBLE)))"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE bv_times AS
             SELECT time, epoch_us(TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ)) - epoch_us(?::TIMESTAMPTZ) AS us
-            FROM (SELECT DISTINCT time FROM {raw})""",
+            FROM (SELECT DISTINCT time FROM {_source(raw_uri)})""",
         [start],
     )
     day_us = int((end - start).total_seconds()) * 1_000_000
     try:
-        return con.execute(
-            f"""SELECT count(DISTINCT (c.id::BIGINT << 37) | t.us)
-                FROM {raw} r
-                JOIN bv_catalog c ON r.name = c.name
-                JOIN bv_valid_values v ON r.value = v.value
-                JOIN bv_times t ON r.time = t.time
-                WHERE t.us >= 0 AND t.us < {day_us}"""
-        ).fetchone()[0]
+        rows = con.execute(
+            f"""WITH last_sent AS (
+                    SELECT c.id, t.us, arg_max(v.num, r.file_row_number) AS value
+                    FROM {raw} r
+                    JOIN bv_catalog c ON r.name = c.name
+                    JOIN bv_valid_values v ON r.value = v.value
+                    JOIN bv_times t ON r.time = t.time
+                    WHERE t.us >= 0 AND t.us < {day_us}
+                    GROUP BY c.id, t.us
+                )
+                SELECT c.name, {_CONTENT_AGG}
+                FROM last_sent JOIN bv_catalog c USING (id)
+                GROUP BY c.name"""
+        ).fetchall()
     finally:
         con.execute("DROP TABLE IF EXISTS bv_catalog; DROP TABLE IF EXISTS bv_valid_values; DROP TABLE IF EXISTS bv_times")
+    return {r[0]: PointContent(*r[1:]) for r in rows}
+
+
+def expected_archive_rows(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_names: list[str], day: date) -> int:
+    """Distinct valid (point, ts) of collect-enabled points in the raw file, by SQL."""
+    return sum(c.rows for c in expected_content(con, raw_uri, catalog_names, day).values())
+
+
+def content_mismatches(expected: dict[str, PointContent], actual: dict[str, PointContent]) -> list[str]:
+    """One line per point whose archived content differs from the re-derived one (sorted)."""
+    out = []
+    for point in sorted(set(expected) | set(actual)):
+        want, got = expected.get(point), actual.get(point)
+        if want is None:
+            out.append(f"{point}: {got.rows} rows archived, none expected from raw")
+        elif got is None:
+            out.append(f"{point}: {want.rows} rows expected from raw, none archived")
+        elif want != got and not _same_but_float_sum(want, got):
+            diffs = [f"{name} {getattr(got, name)} vs {getattr(want, name)} expected"
+                     for name in ("rows", "min", "max", "first_us", "last_us", "ts_sum", "value_sum")
+                     if getattr(got, name) != getattr(want, name)]
+            out.append(f"{point}: " + (", ".join(diffs) if diffs else "values differ (digest)"))
+    return out
+
+
+def _same_but_float_sum(a: PointContent, b: PointContent) -> bool:
+    """Equal except for the float sum's rounding (summation order differs between scans)."""
+    if (a.rows, a.min, a.max, a.first_us, a.last_us, a.ts_sum, a.digest) != (b.rows, b.min, b.max, b.first_us, b.last_us, b.ts_sum, b.digest):
+        return False
+    return abs(a.value_sum - b.value_sum) <= 1e-9 * max(1.0, abs(a.value_sum), abs(b.value_sum))
 
 
 def raw_rows_in_day(con: duckdb.DuckDBPyConnection, raw_uri: str, day: date) -> int:

@@ -1,47 +1,37 @@
-"""The /api route table: sites, points, timeseries (paginated and not) and weather.
+"""The /api route table: sites, points, timeseries (paginated and not) and weather;
+/clients and /gateways are in `bv_sim.fleet_routes`.
 
-Also the paging rules ACE enforces (`PER_PAGE_ALLOWED`, `PAGE_SIZE_ALLOWED`, defaults).
-Each route takes the `SimServer` and the parsed `Request` and returns a `Response`.
+Also the paging rules ACE enforces (`PER_PAGE_ALLOWED` in `bv_sim.params`, `PAGE_SIZE_ALLOWED`,
+defaults). Each route takes the `SimServer` and the parsed `Request` and returns a `Response`.
 """
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from bv_sim import fault_decisions as fd
-from bv_sim.clock import as_utc
+from bv_sim import fleet_routes
+from bv_sim.buckets import bucket_floor, bucket_page
 from bv_sim.httpd import ApiError, Request, Response, json_response
+from bv_sim.params import DEFAULT_PER_PAGE, PER_PAGE_ALLOWED, optional_time, paged, parse_time
+from bv_sim.params import flag as _flag
 from bv_sim.sites import Site
 from bv_sim.timeseries import CursorError, decode_cursor, to_us
 
 if TYPE_CHECKING:
     from bv_sim.server import SimServer
 
-PER_PAGE_ALLOWED = (2, 10, 20, 30, 40, 50, 100, 500, 1000, 5000, 10000, 100000)
+__all__ = ["DEFAULT_PER_PAGE", "PER_PAGE_ALLOWED", "PAGE_SIZE_ALLOWED", "DEFAULT_PAGE_SIZE", "handle"]
+
 PAGE_SIZE_ALLOWED = (3, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000, 300000, 500000)
-DEFAULT_PER_PAGE = 10
 DEFAULT_PAGE_SIZE = 10000
 MAX_UNPAGED_SAMPLES = 1_000_000  # the non-paginated relatives refuse bigger windows
 
 NOT_FOUND = "The requested URL was not found on the server."
-
-
-def _parse_time(value: str | None, name: str) -> int:
-    if not value:
-        raise ApiError(400, f"{name} is required")
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "+"))
-    except ValueError:
-        raise ApiError(400, f"{name} is not an ISO 8601 time: {value!r}") from None
-    return to_us(as_utc(dt))
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+_parse_time = parse_time
+_paged = paged
 
 
 # ---------------------------------------------------------------- routing
@@ -52,6 +42,8 @@ def handle(sim: "SimServer", req: Request) -> Response:
         segs = segs[:-1]  # "/sites/" and "/sites" are the same route
     if method == "GET" and segs == ["sites"]:
         return list_sites(sim, req)
+    if segs[:1] in (["clients"], ["gateways"]):
+        return fleet_routes.handle(sim, req, segs)
     if segs[:1] == ["sites"] and len(segs) >= 2:
         site = sim.site_or_none(segs[1])
         if site is None:
@@ -60,6 +52,8 @@ def handle(sim: "SimServer", req: Request) -> Response:
         if route is not None:
             return route(sim, site, req)
     if segs[:1] == ["points"]:
+        if method == "GET" and segs == ["points"]:
+            return list_points(sim, req)
         if method == "POST" and segs == ["points", "get_timeseries"]:
             return get_timeseries(sim, req)
         if method == "GET" and len(segs) == 3 and segs[2] == "timeseries":
@@ -87,19 +81,22 @@ def list_sites(sim: "SimServer", req: Request) -> Response:
     return _paged([s.site_dict() for s in sites], q)
 
 
-def _paged(items: list, q: dict) -> Response:
-    try:
-        page = int(q.get("page", 1))
-        per_page = int(q.get("per_page", DEFAULT_PER_PAGE))
-    except ValueError:
-        raise ApiError(400, "page and per_page must be integers") from None
-    if page < 1:
-        raise ApiError(400, "page must be >= 1")
-    if per_page not in PER_PAGE_ALLOWED:
-        raise ApiError(400, f"per_page must be one of {list(PER_PAGE_ALLOWED)}")
-    total = len(items)
-    return json_response(200, {"page": page, "pages": math.ceil(total / per_page), "per_page": per_page,
-                               "total": total, "items": items[(page - 1) * per_page: page * per_page]})
+def list_points(sim: "SimServer", req: Request) -> Response:
+    """Every point of every site the token sees (archived sites included), site by site."""
+    return _paged([p for s in sim.sites.values() for p in s.points()], req.query)
+
+
+_POINT_FILTERS = (("created_after", "created", 1), ("created_before", "created", -1),
+                  ("updated_after", "updated", 1), ("updated_before", "updated", -1))
+
+
+def _point_filters(points: list[dict], q: dict) -> list[dict]:
+    """created_after / created_before / updated_after / updated_before: ISO 8601, inclusive."""
+    for arg, key, sign in _POINT_FILTERS:
+        bound = optional_time(q, arg)
+        if bound is not None:
+            points = [p for p in points if p.get(key) and sign * (parse_time(p[key], key) - bound) >= 0]
+    return points
 
 
 def site_detail(sim: "SimServer", site: Site, req: Request) -> Response:
@@ -107,11 +104,11 @@ def site_detail(sim: "SimServer", site: Site, req: Request) -> Response:
 
 
 def site_points(sim: "SimServer", site: Site, req: Request) -> Response:
-    return _paged(site.points(), req.query)
+    return _paged(_point_filters(site.points(), req.query), req.query)
 
 
 def site_configured_points(sim: "SimServer", site: Site, req: Request) -> Response:
-    return _paged(site.configured_points(), req.query)
+    return _paged(_point_filters(site.configured_points(), req.query), req.query)
 
 
 # ---------------------------------------------------------------- timeseries
@@ -133,9 +130,11 @@ def timeseries_paginated(sim: "SimServer", site: Site, req: Request) -> Response
     if page_size not in PAGE_SIZE_ALLOWED:
         raise ApiError(400, f"page_size must be one of {list(PAGE_SIZE_ALLOWED)}")
     if not _flag(q.get("raw_data")):
-        # Documented deviation: the simulator serves raw samples only (5-minute buckets are
-        # never used by this project).
-        raise ApiError(400, "the simulator serves raw_data=true only")
+        if not sim.serve_buckets:
+            # Documented deviation: by default the simulator serves raw samples only (this
+            # project never asks for 5-minute buckets); SimServer(serve_buckets=True) serves them.
+            raise ApiError(400, "the simulator serves raw_data=true only")
+        return _buckets_paginated(sim, site, q, page_size)
     start, end, clip = _window(sim, q)
     cursor = q.get("cursor") or None
     pager = site.pager
@@ -170,6 +169,28 @@ def timeseries_paginated(sim: "SimServer", site: Site, req: Request) -> Response
     body = {"point_samples": samples, "next_cursor": pager.cursor_after(last) if has_more else None,
             "has_more": has_more}
     return json_response(200, body, truncate=truncate)
+
+
+def _buckets_paginated(sim: "SimServer", site: Site, q: dict, page_size: int) -> Response:
+    """raw_data absent or false, with serve_buckets on: 5-minute buckets (bv_sim.buckets)."""
+    start, end, clip = _window(sim, q)
+    truncate = fd.truncates(sim.faults, page_size)
+    cursor = q.get("cursor") or None
+    from_us, skip = bucket_floor(start), 0
+    if cursor is not None:
+        try:
+            skip, ts = decode_cursor(cursor)
+        except CursorError as exc:
+            raise ApiError(400, str(exc)) from None
+        if not from_us <= ts <= end or ts != bucket_floor(ts):
+            raise ApiError(400, "Invalid cursor: it does not belong to this time window")
+        from_us = ts
+    no_data = fd.no_data_status(sim.faults)
+    if no_data == 404:
+        raise ApiError(404, "No data for time period")
+    if no_data == 200:
+        return json_response(200, {"point_samples": [], "next_cursor": None, "has_more": False}, truncate=truncate)
+    return json_response(200, bucket_page(site, start, clip, from_us, skip, page_size), truncate=truncate)
 
 
 def site_timeseries(sim: "SimServer", site: Site, req: Request) -> Response:
@@ -217,7 +238,13 @@ def get_timeseries(sim: "SimServer", req: Request) -> Response:
     return json_response(200, {"point_samples": rows})
 
 
+WEATHER_UNITS = {"temp": "degreesFahrenheit", "feels_like": "degreesFahrenheit", "pressure": "hectopascals",
+                 "humidity": "percentRelativeHumidity", "dew_point": "degreesFahrenheit", "clouds": "percent",
+                 "wind_speed": "milesPerHour", "wind_deg": "degreesAngular", "wet_bulb": "degreesFahrenheit"}
+
+
 def weather(sim: "SimServer", site: Site, req: Request) -> Response:
+    """{"weather": {field: latest sample + units, source}} (fields of aceiot-models' WeatherData)."""
     if not site.weather_fields:
         raise ApiError(404, f"No weather for site {site.name}")
     latest = site.latest(list(site.weather_fields.values()), to_us(sim.clock.now()))
@@ -225,7 +252,8 @@ def weather(sim: "SimServer", site: Site, req: Request) -> Response:
     for field, i in site.weather_fields.items():
         if i in latest:
             n, v, tm = latest[i]
-            out[field] = {"name": n, "value": v, "time": tm}
+            out[field] = {"name": n, "value": v, "time": tm, "units": WEATHER_UNITS.get(field),
+                          "source": "openweathermap"}
     return json_response(200, {"weather": out})
 
 

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "empty_window=404|200, empty_page_every=N")
     parser.add_argument("--clock", default=None, metavar="ISO",
                         help="freeze the clock at this time (default: real time)")
+    parser.add_argument("--serve-buckets", action="store_true",
+                        help="answer paginated timeseries without raw_data=true with 5-minute buckets "
+                             "(default: 400, the project always asks raw samples)")
     return parser
 
 
@@ -48,7 +51,8 @@ def build_server(args):
     if args.clock:
         clock = SimClock(fixed=datetime.fromisoformat(args.clock.replace("Z", "+00:00")))
     faults = FaultConfig.parse_cli(args.fault)
-    return SimServer(host=args.host, port=args.port, token=token, sites=sites, clock=clock, faults=faults)
+    return SimServer(host=args.host, port=args.port, token=token, sites=sites, clock=clock, faults=faults,
+                     serve_buckets=getattr(args, "serve_buckets", False))
 
 
 def run(args) -> int:

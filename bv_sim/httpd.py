@@ -194,6 +194,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         segments = [unquote(s) for s in split.path.split("/")[1:]]
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         request = Request(method, segments[1:], query, self._body)
+        logged = False
         try:
             if segments[:1] == ["_sim"]:
                 self._send(self.server.admin_routes(self.sim, request))
@@ -201,17 +202,22 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             if segments[:1] != ["api"]:
                 raise ApiError(404, "The requested URL was not found on the server.")
             try:
-                self._send(self._api(request))
+                response = self._api(request)
             except ApiError as exc:
-                self._error(exc)
-            self.sim.log_request(method, split.path, self._status)
+                response = json_response(exc.status, {"msg": exc.msg})
+            # Logged before the first byte goes out: a client that has its answer always
+            # finds the request in request_log.
+            self.sim.log_request(method, split.path, response.status)
+            logged = True
+            self._send(response)
         except ApiError as exc:
             self._error(exc)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:  # a simulator bug must surface as a 500, not a hung client
+            if not logged:
+                self.sim.log_request(method, split.path, 500)
             self._send(json_response(500, {"msg": f"simulator error: {type(exc).__name__}: {exc}"}))
-            self.sim.log_request(method, split.path, 500)
 
     def _api(self, request: Request) -> Response:
         sim = self.sim

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 
-from bv_sim import admin_routes, api_routes
+from bv_sim import admin_routes, api_routes, fleet
 from bv_sim.catalog import default_sites
 from bv_sim.clock import SimClock
 from bv_sim.faults import FaultConfig, FaultCounters
@@ -23,7 +23,7 @@ class SimServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
                  sites: list[SiteSpec | Site] | None = None, clock: SimClock | None = None,
-                 faults: FaultConfig | None = None):
+                 faults: FaultConfig | None = None, serve_buckets: bool = False):
         self.host = host
         self.port = port
         self.token = token if token is not None else secrets.token_urlsafe(32)
@@ -35,6 +35,13 @@ class SimServer:
                 raise ValueError(f"duplicate site {model.name}")
             self.sites[model.name] = model
         self._point_index = {n: (site, i) for site in self.sites.values() for n, i in site.index.items()}
+        self._clients: dict[str, int] = {}
+        for site in self.sites.values():
+            if self._clients.setdefault(site.client, site.client_id) != site.client_id:
+                raise ValueError(f"client {site.client}: sites disagree on its client_id")
+        self._gateways = {fleet.gateway_name(site): site for site in self.sites.values()}
+        # raw_data absent/false on the paginated timeseries: 5-minute buckets (True) or 400 (False)
+        self.serve_buckets = serve_buckets
         self.clock = clock or SimClock()
         self._faults = faults or FaultConfig()
         self._counters = FaultCounters()
@@ -109,6 +116,14 @@ class SimServer:
     def find_point(self, name: str) -> tuple[Site, int] | None:
         return self._point_index.get(name)
 
+    def clients(self) -> dict[str, int]:
+        """Client name -> client_id, in site order."""
+        return dict(self._clients)
+
+    def gateway_site(self, name: str) -> Site | None:
+        """The site of a gateway name (one gateway per site, `gw-<site>`)."""
+        return self._gateways.get(name)
+
     def log_request(self, method: str, path: str, status: int) -> None:
         with self._log_lock:
             self.request_log.append((method, path, status))
@@ -123,9 +138,10 @@ class SimServer:
             "now": self.clock.now().isoformat(),
             "real_time": self.clock.real_time,
             "faults": self._faults.to_dict(),
+            "serve_buckets": self.serve_buckets,
             "counters": self._counters.to_dict(),
             "requests": len(self.request_log),
-            "sites": [{"name": s.name, "client": s.client, "points": len(s.point_specs),
+            "sites": [{"name": s.name, "client": s.client, "gateway": fleet.gateway_name(s), "points": len(s.point_specs),
                        "configured_points": len(s.configured_points())} for s in self.sites.values()],
         }
 

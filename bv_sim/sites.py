@@ -16,10 +16,27 @@ from typing import Iterator
 import numpy as np
 
 from bv_sim.signals import PointParams, stable_seed, values
-from bv_sim.timeseries import Pager, Schedule, time_strings, to_us
+from bv_sim.timeseries import Pager, Schedule, format_time_us, time_strings, to_us
 
 CREATED = "2023-04-12T16:20:11.482913"
 UPDATED = "2025-01-06T09:03:54.120877"
+_CREATED_US = to_us(datetime.fromisoformat(CREATED))
+_UPDATED_US = to_us(datetime.fromisoformat(UPDATED))
+_CREATED_SPREAD_US = 400 * 86_400 * 1_000_000  # points were added over ~13 months after the site
+
+
+def client_id_for(client: str) -> int:
+    """The numeric id of a client name (stable across processes; every site of a client shares it)."""
+    return zlib.crc32(client.encode()) % 900 + 100
+
+
+def point_times(name: str) -> tuple[str, str]:
+    """(created, updated) of a point: stable per name, CREATED <= created <= updated <= UPDATED,
+    so the created_*/updated_* filters of the point listings select real subsets."""
+    h = stable_seed(name)
+    created = _CREATED_US + h % _CREATED_SPREAD_US
+    updated = created + (h >> 20) % (_UPDATED_US - created + 1)
+    return format_time_us(created), format_time_us(updated)
 
 
 @dataclass
@@ -59,6 +76,7 @@ class SiteSpec:
     n_points: int = 3
     interval_s: int = 60
     site_id: int | None = None
+    client_id: int | None = None  # default: client_id_for(client)
     nice_name: str | None = None
     address: str = "100 Main St, Springfield, IL 62701"
     latitude: float = 39.7817
@@ -149,6 +167,7 @@ class Site:
         self.name = spec.name
         self.client = spec.client
         self.site_id = spec.site_id or (zlib.crc32(spec.name.encode()) % 9000 + 1000)
+        self.client_id = spec.client_id or client_id_for(spec.client)
         specs = spec.points if spec.points is not None else _synthetic_points(spec)
         self.point_specs = list(specs)
         prefix = f"{spec.client}/{spec.name}/"
@@ -169,10 +188,12 @@ class Site:
     def site_dict(self) -> dict:
         s = self.spec
         return {
-            "id": self.site_id, "name": s.name, "client": s.client,
+            "id": self.site_id, "name": s.name, "client": s.client, "client_id": self.client_id,
             "nice_name": s.nice_name or s.name.replace("_", " ").title(),
             "address": s.address, "latitude": s.latitude, "longitude": s.longitude,
             "geo_location": f"POINT({s.longitude} {s.latitude})", "archived": s.archived,
+            "vtron_ip": None, "vtron_user": None, "ansible_user": None, "mqtt_prefix": f"{s.client}/{s.name}",
+            "created": CREATED, "updated": UPDATED,
             "vpn_ip": None, "mqtt_id": f"{s.client}-{s.name}",
         }
 
@@ -188,11 +209,14 @@ class Site:
             bacnet.update(p.bacnet)
             if p.units:
                 bacnet["object_units"] = p.units
+        created, updated = point_times(name)
         return {
-            "id": self.site_id * 100_000 + i + 1, "name": name, "site": self.name, "client": self.client,
+            "id": self.site_id * 100_000 + i + 1, "name": name, "site": self.name, "site_id": self.site_id,
+            "client": self.client, "client_id": self.client_id,
             "point_type": p.point_type, "collect_enabled": p.collect_enabled,
             "collect_interval": p.interval_s, "marker_tags": p.marker_tags, "kv_tags": p.kv_tags,
-            "bacnet_data": bacnet, "created": CREATED, "updated": UPDATED,
+            "bacnet_data": bacnet, "collect_config": None, "topic_id": None, "device_id": None,
+            "created": created, "updated": updated,
         }
 
     def _present_value(self, i: int) -> str:

@@ -1,7 +1,8 @@
 """Where each dataset lives under the storage root (the public file layout), and the
 parsers that read a key back. Every module that builds or reads a key goes through here.
 
-    points/site=<s>/points.parquet                         the point catalog
+    points/site=<s>/points.parquet                         the point catalog (current)
+    points/site=<s>/versions/<version>.parquet             every catalog an archive was built from
     raw/site=<s>/date=<YYYY-MM-DD>/samples.parquet         what ACE sent for the UTC day
     archive/site=<s>/date=<YYYY-MM-DD>/data.parquet        the archive (public contract)
     rollup/hourly/site=<s>/month=<YYYY-MM>/data.parquet    hourly rollup of a site-month
@@ -45,6 +46,13 @@ def _site(site: str) -> str:
 
 def points_key(site: str) -> str:
     return f"points/{_site(site)}/{POINTS_FILE}"
+
+
+def catalog_version_key(site: str, version: str) -> str:
+    """Every catalog an archive was built from stays readable (the archive records its version)."""
+    if not re.fullmatch(r"[0-9a-f]{16}", version or ""):
+        raise ValueError(f"catalog version {version!r} is not 16 hex digits")
+    return f"points/{_site(site)}/versions/{version}.parquet"
 
 
 def raw_key(site: str, day: date) -> str:

@@ -30,6 +30,10 @@ ROW_GROUP_ROWS = 256 * 1024
 # points share scrape times, so `ts` is a small dictionary; BMS values repeat a lot.
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=6, use_dictionary=True, write_statistics=True)
 
+# Parquet key-value metadata of an archive file: the catalog version it was built from
+# (points/site=<s>/versions/<version>.parquet), so points_in_catalog checks against it.
+ARCHIVE_CATALOG_META = "bv_catalog_version"
+
 # rollup/hourly/: per point and UTC hour.
 ROLLUP_COLUMNS = ("point", "hour", "count", "sum", "min", "max", "first", "last")
 ROLLUP_ROW_GROUP_ROWS = 131_072

@@ -5,7 +5,9 @@ import dagster as dg
 
 from bv_assets.partitions import site_month_of, site_month_partitions
 from bv_config.settings import Settings
+from bv_assets.site_day.checks import to_result
 from bv_pipeline.rollup_build import build_month_rollup
+from bv_pipeline.rollup_checks import DESCRIPTION, ROLLUP_MATCHES, check_rollup
 from bv_resources.duckdb import StorageDuckDBResource
 from bv_resources.storage import StorageResource
 
@@ -49,6 +51,19 @@ def build_rollup_asset(settings: Settings) -> dg.AssetsDefinition:
     return hourly_rollup
 
 
+def build_rollup_check(hourly_rollup: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=hourly_rollup, name=ROLLUP_MATCHES, blocking=True, description=DESCRIPTION)
+    def rollup_matches_archive(
+        context: dg.AssetCheckExecutionContext, storage: StorageResource, duckdb: StorageDuckDBResource
+    ) -> dg.AssetCheckResult:
+        site, month = site_month_of(context.partition_key)
+        store = storage.get_storage()
+        with duckdb.connect(store) as con:
+            return to_result(check_rollup(store, con, site, month))
+
+    return rollup_matches_archive
+
+
 rollup_job = dg.define_asset_job(
     "rollup_job",
     selection=dg.AssetSelection.assets("hourly_rollup"),
@@ -69,4 +84,8 @@ rollup_automation_sensor = dg.AutomationConditionSensorDefinition(
 
 
 def build(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(assets=[build_rollup_asset(settings)], jobs=[rollup_job], sensors=[rollup_automation_sensor])
+    hourly_rollup = build_rollup_asset(settings)
+    return dg.Definitions(
+        assets=[hourly_rollup], asset_checks=[build_rollup_check(hourly_rollup)], jobs=[rollup_job],
+        sensors=[rollup_automation_sensor],
+    )

@@ -11,7 +11,7 @@ from bv_pipeline.archive_build import build_archive
 from bv_pipeline.raw_ingest import ingest_site_day
 from bv_resources.ace import AceResource
 from bv_resources.storage import StorageResource
-from bv_store.catalog import read_catalog_names
+from bv_store.catalog import snapshot_catalog
 from bv_store.schemas import ARCHIVE_COLUMN_DOCS, ARCHIVE_DUCKDB_TYPES
 
 # The archive's public schema, shown on the asset's page in the UI.
@@ -65,9 +65,8 @@ def build_site_day_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     def archived_site_day(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
         site, day = site_day_of(context.partition_key)
         store = storage.get_storage()
-        result = build_archive(
-            store, site, day, read_catalog_names(store, site), max_shrink_ratio=settings.max_shrink_ratio, log=context.log
-        )
+        names, _version = snapshot_catalog(store, site)  # the archive records this version
+        result = build_archive(store, site, day, names, max_shrink_ratio=settings.max_shrink_ratio, log=context.log)
         return dg.MaterializeResult(metadata=result.metadata())
 
     return [raw_site_day, archived_site_day]

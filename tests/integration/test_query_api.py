@@ -4,32 +4,70 @@ limits, auth, point search, and random input that must never produce a 5xx."""
 from __future__ import annotations
 
 import io
+from datetime import date, timedelta
 
 import httpx
+import numpy as np
 import orjson
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from support.fixtures_query import SYN_POINTS, SYN_SITE, build_synthetic_site, serve_app
+from support.fixtures_query import SYN_POINTS, SYN_SITE, _day_samples, _write, build_synthetic_site, expected_buckets, serve_app
+from support.oracles import assert_same_samples, frame_from_export, on_grid, truth_window
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bv_query import QueryEngine
-from bv_query.api import create_app
+from bv_query.api import SMALL_RESULT_ROWS, create_app
+from bv_query.render import CHUNK_ROWS
+from bv_store.layout import archive_key
 
 KEY_ALL = "k-all-0123456789abcdef"
 KEY_OTHER = "k-other-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory):
+def api_site(tmp_path_factory):
+    """The synthetic site served over HTTP: (client, truth), truth being every stored sample."""
     from bv_store.storage import Storage
 
     storage = Storage.from_url(str(tmp_path_factory.mktemp("api_store")))
-    build_synthetic_site(storage)
+    truth = build_synthetic_site(storage)
     with serve_app(create_app(QueryEngine(storage), api_keys="", cors_origins="")) as url:
         with httpx.Client(base_url=url, timeout=30) as client:
-            yield client
+            yield client, truth
+
+
+@pytest.fixture(scope="module")
+def api(api_site):
+    return api_site[0]
+
+
+@pytest.fixture(scope="module")
+def truth(api_site):
+    return api_site[1]
+
+
+EXTRA_DAYS = [date(2025, 3, 2) + timedelta(days=i) for i in range(6)]  # 03-02 .. 03-07, archived
+
+
+@pytest.fixture(scope="module")
+def big_api(tmp_path_factory):
+    """The synthetic site plus six more archived days: enough samples that a raw query of all
+    points is above SMALL_RESULT_ROWS (streamed) and spans several render chunks."""
+    from bv_store.storage import Storage
+
+    storage = Storage.from_url(str(tmp_path_factory.mktemp("api_big_store")))
+    truth = [build_synthetic_site(storage, with_rollup=False)]
+    rng = np.random.default_rng(11)
+    for day in EXTRA_DAYS:
+        frame = _day_samples(day, rng)
+        _write(storage, archive_key(SYN_SITE, day), frame)
+        truth.append(frame)
+    with serve_app(create_app(QueryEngine(storage), api_keys="", cors_origins="")) as url:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            yield client, pd.concat(truth, ignore_index=True)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +88,7 @@ def q(**params):
     return base
 
 
-def test_json_shape_matches_the_original_worker(api):
+def test_json_shape_matches_the_original_worker(api, truth):
     r = api.get("/timeseries/query", params=q())
     assert r.status_code == 200
     body = r.json()
@@ -61,6 +99,8 @@ def test_json_shape_matches_the_original_worker(api):
     meta = body["metadata"]
     assert meta["source"] == "archive" and meta["rows"] == len(body["samples"]) > 300
     assert {"query_time_ms", "files_read", "interval"} <= set(meta)
+    want = truth_window(truth, [SYN_POINTS[0]], "2025-03-09T00:00:00Z", "2025-03-09T06:00:00Z")
+    assert_same_samples(frame_from_export("json", r.content), want, resolution="ms", label="json")
 
 
 def test_repeatable_point_parameter_carries_names_with_commas(api):
@@ -69,26 +109,65 @@ def test_repeatable_point_parameter_carries_names_with_commas(api):
     assert {s["point_name"] for s in r.json()["samples"]} == {SYN_POINTS[2], SYN_POINTS[0]}
 
 
-def test_formats_carry_the_same_rows(api):
-    rows = api.get("/timeseries/query", params=q(interval="15min")).json()["metadata"]["rows"]
-    csv = api.get("/timeseries/query", params=q(interval="15min", format="csv"))
+FORMAT_START, FORMAT_END = "2025-03-09T00:00:00Z", "2025-03-09T06:00:00Z"  # SYN_POINTS[1]'s hole starts at 05:00
+
+
+def _every_point(**params):
+    return [*q(point_names="", start_time=FORMAT_START, end_time=FORMAT_END, **params).items(), *[("point", p) for p in SYN_POINTS]]
+
+
+def _format_truth(truth, interval: str) -> tuple[pd.DataFrame, str]:
+    """The answer every format must carry, and the resolution JSON (epoch ms) can carry it at."""
+    if interval == "raw":
+        return truth_window(truth, SYN_POINTS, FORMAT_START, FORMAT_END), "ms"
+    buckets = expected_buckets(truth, SYN_POINTS, pd.Timestamp(FORMAT_START), pd.Timestamp(FORMAT_END), interval, "avg", "UTC")
+    grid = pd.date_range(FORMAT_START, FORMAT_END, freq="15min", inclusive="left")
+    return on_grid(buckets, SYN_POINTS, grid), "us"  # empty buckets (the hole) are nulls
+
+
+@pytest.mark.parametrize("interval", ["raw", "15min"])
+def test_formats_carry_the_same_rows(api, truth, interval):
+    """Every format parses back to the stored samples (raw), or to pandas' own 15-minute averages."""
+    want, json_resolution = _format_truth(truth, interval)
+    answer = api.get("/timeseries/query", params=_every_point(interval=interval))
+    rows = answer.json()["metadata"]["rows"]
+    assert_same_samples(frame_from_export("json", answer.content), want, resolution=json_resolution, label="json")
+    csv = api.get("/timeseries/query", params=_every_point(interval=interval, format="csv"))
     assert csv.headers["content-type"].startswith("text/csv") and csv.text.count("\n") == rows + 1
-    parquet = pq.read_table(io.BytesIO(api.get("/timeseries/query", params=q(interval="15min", format="parquet")).content))
-    arrow = pa.ipc.open_stream(api.get("/timeseries/query", params=q(interval="15min", format="arrow")).content).read_all()
+    assert_same_samples(frame_from_export("csv", csv.content), want, label="csv")
+    parquet_body = api.get("/timeseries/query", params=_every_point(interval=interval, format="parquet")).content
+    arrow_body = api.get("/timeseries/query", params=_every_point(interval=interval, format="arrow")).content
+    parquet, arrow = pq.read_table(io.BytesIO(parquet_body)), pa.ipc.open_stream(arrow_body).read_all()
     assert parquet.num_rows == arrow.num_rows == rows
     assert parquet.column_names == ["point_name", "timestamp", "value"]
+    assert_same_samples(frame_from_export("parquet", parquet_body), want, label="parquet")
+    assert_same_samples(frame_from_export("arrow", arrow_body), want, label="arrow")
+    if interval != "raw":
+        assert want.value.isna().sum() == 4  # the hole's four buckets: nulls in every format, compared above
 
 
-def test_live_and_archive_days_answer_as_split(api):
-    r = api.get("/timeseries/query", params=q(start_time="2025-03-10T20:00:00Z", end_time="2025-03-11T04:00:00Z", interval="1h"))
+def test_live_and_archive_days_answer_as_split(api, truth):
+    start, end = "2025-03-10T20:00:00Z", "2025-03-11T04:00:00Z"
+    r = api.get("/timeseries/query", params=q(start_time=start, end_time=end, interval="1h"))
     assert r.status_code == 200 and r.json()["metadata"]["source"] == "split"
+    want = expected_buckets(truth, [SYN_POINTS[0]], pd.Timestamp(start), pd.Timestamp(end), "1h", "avg", "UTC")
+    assert len(want) == 8  # every hour has samples: no nulls expected
+    assert_same_samples(frame_from_export("json", r.content), want, label="split json")
 
 
-def test_large_results_stream_as_valid_json(api):
-    params = [*q(point_names="", start_time="2025-03-08", end_time="2025-03-12").items(), *[("point", p) for p in SYN_POINTS]]
+def test_large_results_stream_as_valid_json(big_api):
+    api, truth = big_api
+    start, end = "2025-03-02", "2025-03-12"
+    params = [*q(point_names="", start_time=start, end_time=end).items(), *[("point", p) for p in SYN_POINTS]]
     r = api.get("/timeseries/query", params=params)
+    assert r.status_code == 200
+    # Above SMALL_RESULT_ROWS the body is a StreamingResponse: chunked, no Content-Length.
+    assert "content-length" not in r.headers and r.headers.get("transfer-encoding") == "chunked"
     body = orjson.loads(r.content)
-    assert r.status_code == 200 and len(body["samples"]) == body["metadata"]["rows"] > 15000
+    assert len(body["samples"]) == body["metadata"]["rows"] > max(SMALL_RESULT_ROWS, CHUNK_ROWS)  # > 15000, several chunks
+    assert body["site_name"] == SYN_SITE and body["point_names"] == SYN_POINTS
+    want = truth_window(truth, SYN_POINTS, pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC"))
+    assert_same_samples(frame_from_export("json", r.content), want, resolution="ms", label="streamed json")
 
 
 @pytest.mark.parametrize(

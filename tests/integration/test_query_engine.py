@@ -18,6 +18,7 @@ from support.fixtures_query import (
     expected_buckets,
     utc,
 )
+from support.oracles import assert_same_samples, truth_window
 
 from bv_query import QueryEngine, QueryError, UnknownSite
 
@@ -55,6 +56,8 @@ def test_raw_matches_stored_samples_across_archive_and_live(synthetic_site):
     want = want.sort_values(["point", "ts"], ignore_index=True)
     got = _frame(result)
     assert len(got) == len(want) > 0
+    assert_same_samples(got, want, rel=0.0)  # points, timestamps and values, exactly
+    assert got.point.tolist() == want.point.tolist()  # answered sorted by point, then time
     assert (_utc_ns(got.ts) == _utc_ns(want.ts)).all() and (got.value.to_numpy() == want.value.to_numpy()).all()
     assert result.metadata["source"] == "split"
     # The live day's re-sent hour is stored twice in live files but answered once.
@@ -129,10 +132,11 @@ def test_auto_picks_a_resolution_within_the_budget(synthetic_site):
 
 
 def test_missing_days_are_gaps_and_unknown_points_are_named(synthetic_site):
-    storage, _ = synthetic_site
+    storage, truth = synthetic_site
     engine = QueryEngine(storage)
     result = engine.query(SYN_SITE, [SYN_POINTS[0], "no/such/point"], utc(2025, 3, 1), utc(2025, 3, 9))
     assert result.metadata["days_missing"] == 7 and result.metadata["rows"] > 0
+    assert_same_samples(_frame(result), truth_window(truth, [SYN_POINTS[0]], utc(2025, 3, 1), utc(2025, 3, 9)))
     assert result.metadata["unknown_points"] == ["no/such/point"]
     nothing = engine.query(SYN_SITE, [SYN_POINTS[0]], utc(2025, 2, 1), utc(2025, 2, 3), interval="1h")
     assert nothing.metadata["source"] == "none" and nothing.to_pandas().value.isna().all()
@@ -163,7 +167,7 @@ def test_bad_input_names_the_parameter(synthetic_site):
 
 
 def test_times_parse_as_iso_epoch_seconds_and_epoch_ms(synthetic_site):
-    storage, _ = synthetic_site
+    storage, truth = synthetic_site
     engine = QueryEngine(storage)
     forms = [
         ("2025-03-09T00:00:00Z", "2025-03-09T06:00:00Z"),
@@ -172,8 +176,12 @@ def test_times_parse_as_iso_epoch_seconds_and_epoch_ms(synthetic_site):
         ("1741478400", "1741500000"),
         ("1741478400000", "1741500000000"),
     ]
-    answers = [engine.query(SYN_SITE, SYN_POINTS[:1], a, b).metadata["rows"] for a, b in forms]
+    results = [engine.query(SYN_SITE, SYN_POINTS[:1], a, b) for a, b in forms]
+    answers = [r.metadata["rows"] for r in results]
     assert len(set(answers)) == 1 and answers[0] > 300
+    want = truth_window(truth, SYN_POINTS[:1], utc(2025, 3, 9), utc(2025, 3, 9, 6))  # every form means this window
+    for (a, b), result in zip(forms, results):
+        assert_same_samples(_frame(result), want, label=f"start_time={a} end_time={b}")
 
 
 def test_a_changed_archive_day_is_not_served_from_a_stale_rollup(synthetic_site):

@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 from support.fixtures_pipeline import pipeline_for
+from support.oracles import assert_same_samples, samples_from_mapping
 from test_pipeline import expected_archive
 
 from bv_store.catalog import read_catalog_names
@@ -57,6 +58,15 @@ def _expected(sim, start, end) -> dict:
     return {k: v for k, v in whole.items() if lo <= k[1] < hi}
 
 
+def _assert_same_as_simulator(got: pd.DataFrame, sim, start, end, names, label: str) -> None:
+    """`got` (queried over [start, end) for `names`) holds exactly the simulator's numeric
+    samples of those points in that window: same (point, ts) keys and values."""
+    names = set(names)
+    want = {k: v for k, v in _expected(sim, start, end).items() if k[0] in names}
+    assert want, f"{label}: the simulator has no samples in the window; the comparison would prove nothing"
+    assert_same_samples(got, samples_from_mapping(want), label=label)
+
+
 @pytest.fixture
 def clocked(make_ace_sim, sim_token, local_storage, monkeypatch):
     sim = make_ace_sim(clock=SimClock(fixed=datetime(2025, 6, 3, 23, 50, tzinfo=timezone.utc)))
@@ -79,10 +89,11 @@ def test_day_boundary_live_then_close_then_same_answers(clocked):
 
     start, end = datetime(2025, 6, 3, 23, 0, tzinfo=timezone.utc), datetime(2025, 6, 4, 0, 5, tzinfo=timezone.utc)
     before = _query_all(storage, start, end)
-    names40 = set(names[:40])
-    want = {k: v for k, v in _expected(sim, start, end).items() if k[0] in names40}
-    assert len(before) == len(want) > 0  # live samples visible at once, overlap stored once
-    whole_day = _query_all(storage, datetime(2025, 6, 3, tzinfo=timezone.utc), datetime(2025, 6, 4, tzinfo=timezone.utc))
+    # live samples visible at once, overlap stored once: exactly the simulator's samples
+    _assert_same_as_simulator(before, sim, start, end, names[:40], "live across midnight")
+    day_start, day_end = datetime(2025, 6, 3, tzinfo=timezone.utc), datetime(2025, 6, 4, tzinfo=timezone.utc)
+    whole_day = _query_all(storage, day_start, day_end)
+    _assert_same_as_simulator(whole_day, sim, day_start, day_end, names[:40], "live whole day")
 
     close = dg.materialize(
         _live_assets(pipe), selection=["raw_site_day", "archived_site_day", "live_released_site_day"],
@@ -95,8 +106,8 @@ def test_day_boundary_live_then_close_then_same_answers(clocked):
     assert storage.list(live_day_prefix(SITE, DAY)) == []
     assert storage.list(live_day_prefix(SITE, date(2025, 6, 4)))  # the open day stays live
 
-    after_day = _query_all(storage, datetime(2025, 6, 3, tzinfo=timezone.utc), datetime(2025, 6, 4, tzinfo=timezone.utc))
-    pd.testing.assert_frame_equal(whole_day, after_day)
+    after_day = _query_all(storage, day_start, day_end)
+    pd.testing.assert_frame_equal(whole_day, after_day)  # so the archive holds the simulator's samples too
     pd.testing.assert_frame_equal(before, _query_all(storage, start, end))
 
 
@@ -120,8 +131,7 @@ def test_ace_down_for_three_ticks_then_back_leaves_no_gap(clocked):
     assert back.window_start <= cursor - timedelta(minutes=10)  # the whole missed window
     start, end = datetime(2025, 6, 3, 11, 0, tzinfo=timezone.utc), datetime(2025, 6, 3, 12, 20, tzinfo=timezone.utc)
     got = _query_all(storage, start, end)
-    names40 = set(names[:40])
-    assert len(got) == len({k for k in _expected(sim, start, end) if k[0] in names40}) > 0
+    _assert_same_as_simulator(got, sim, start, end, names[:40], "after the outage")
 
 
 def test_rejected_token_fails_loudly_and_keeps_the_cursor(clocked):
@@ -158,8 +168,7 @@ def test_storage_write_failure_keeps_the_cursor_and_loses_nothing(clocked):
         assert read_cursor(pipe.storage, SITE) is None and pipe.storage.list("live/") == []
         sync_site(client, pipe.storage, SITE, names, now=sim.clock.now())
     start, end = datetime(2025, 6, 3, tzinfo=timezone.utc), sim.clock.now()
-    names40 = set(names[:40])
-    assert len(_query_all(pipe.storage, start, end)) == len({k for k in _expected(sim, start, end) if k[0] in names40})
+    _assert_same_as_simulator(_query_all(pipe.storage, start, end), sim, start, end, names[:40], "after the failed write")
 
 
 def test_live_sync_run_records_metadata_and_freshness(local_pipeline):
@@ -176,8 +185,13 @@ def test_live_sync_run_records_metadata_and_freshness(local_pipeline):
     checks = run.get_asset_check_evaluations()
     assert [(c.check_name, c.passed) for c in checks] == [("live_is_fresh", True)]
     now = datetime.now(timezone.utc)
-    got = QueryEngine(local_pipeline.storage).query(SITE, read_catalog_names(local_pipeline.storage, SITE)[:5], now - timedelta(hours=1), now)
+    names5 = read_catalog_names(local_pipeline.storage, SITE)[:5]
+    got = QueryEngine(local_pipeline.storage).query(SITE, names5, now - timedelta(hours=1), now)
     assert got.metadata["source"] in ("live", "split") and got.metadata["rows"] > 0
+    # What the run synced is the simulator's samples of its window [window_start, window_end).
+    start, end = (datetime.fromisoformat(meta[k].value) for k in ("window_start", "window_end"))
+    synced = QueryEngine(local_pipeline.storage).query(SITE, names5, start, end).to_pandas()
+    _assert_same_as_simulator(synced, local_pipeline.sim, start, end, names5, "live_site_samples run")
 
 
 def test_freshness_check_fails_when_the_newest_sample_is_old(local_pipeline):
@@ -205,7 +219,6 @@ def test_many_ticks_are_compacted_and_answers_do_not_change(clocked):
     parts = storage.list(live_day_prefix(SITE, DAY))
     assert 1 <= len(parts) <= COMPACT_ABOVE_PARTS and any("merged" in p for p in parts)
     start, end = datetime(2025, 6, 3, tzinfo=timezone.utc), sim.clock.now()
-    names40 = set(names[:40])
     got = _query_all(storage, start, end)
-    assert len(got) == len({k for k in _expected(sim, start, end) if k[0] in names40}) > 0
+    _assert_same_as_simulator(got, sim, start, end, names[:40], "after compaction")
     assert not got.duplicated(["point", "ts"]).any()

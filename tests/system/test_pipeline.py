@@ -64,7 +64,7 @@ def test_site_day_archive_equals_simulator_numeric_samples(pipeline):
 
     checks = check_results(result)
     assert {name for name, (passed, _) in checks.items() if not passed} == set()
-    assert len(checks) == 7
+    assert len(checks) == 8
 
     mat = result.asset_materializations_for_node("archived_site_day")[0].metadata
     assert mat["dagster/row_count"].value == len(expected)
@@ -200,8 +200,8 @@ def test_crash_while_writing_the_archive_leaves_no_file(local_pipeline, monkeypa
     assert local_pipeline.catalog(site).success
     real_writer = archive_build.write_archive_file
 
-    def crash_half_way(table, path):
-        real_writer(table.slice(0, table.num_rows // 2), path)
+    def crash_half_way(table, path, *args):
+        real_writer(table.slice(0, table.num_rows // 2), path, *args)
         raise OSError("simulated crash after a partial write")
 
     monkeypatch.setattr(archive_build, "write_archive_file", crash_half_way)

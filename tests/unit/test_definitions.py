@@ -46,8 +46,9 @@ def test_asset_graph_partitions_pool_and_checks():
     assert defs.get_assets_def("ace_points").op.pool == "ace_api"
     check_names = {k.name for k in defs.get_repository_def().asset_graph.asset_check_keys}
     assert check_names == {
-        "archive_not_empty", "archive_rows_match_raw", "no_nulls_no_duplicates", "timestamps_inside_day",
-        "archive_schema_and_order", "points_in_catalog", "coverage", "live_is_fresh",
+        "archive_not_empty", "archive_content_matches_raw", "no_nulls_no_duplicates", "timestamps_inside_day",
+        "archive_schema_and_order", "points_in_catalog", "points_seen_floor", "coverage", "live_is_fresh",
+        "rollup_matches_archive",
     }
     sensor = defs.get_repository_def().get_sensor_def("sites_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING

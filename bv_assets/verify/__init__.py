@@ -1,0 +1,1 @@
+"""Verify domain: re-run the archive and rollup checks over stored partitions, without ACE."""
