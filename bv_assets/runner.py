@@ -82,9 +82,11 @@ def materialize_site_days(
     end: date,
     *,
     settings: Settings | None = None,
+    accept_partial: bool = False,
     echo=print,
 ) -> list[RunOutcome]:
-    """Catalog each site, then raw + archive (with checks) for every site-day."""
+    """Catalog each site, then raw + archive (with checks) for every site-day. With
+    `accept_partial`, days below BV_MIN_POINTS_SEEN pass that check, and say so (run tag)."""
     settings = settings or Settings.from_env()
     for site in sites:
         validate_site_name(site)
@@ -108,7 +110,8 @@ def materialize_site_days(
         for site in sites:
             key = site_day_key(site, day)
             result = day_job.execute_in_process(
-                partition_key=str(key), instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
+                partition_key=str(key), instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE,
+                tags={"bv/accept_partial": "true"} if accept_partial else None,
             )
             outcomes.append(_outcome(f"site-day {key}", result))
             echo(_line(outcomes[-1]))

@@ -31,7 +31,8 @@ def cmd_materialize(args) -> int:
             defs = build_defs(settings)
             sites = parse_sites(args.sites) if args.sites else settings.sites
             outcomes = materialize_site_days(
-                instance, defs, sites, args.start, args.end or args.start, settings=settings
+                instance, defs, sites, args.start, args.end or args.start, settings=settings,
+                accept_partial=args.accept_partial,
             )
         except ValueError as exc:
             print(f"bv materialize: {exc}", file=sys.stderr)
@@ -177,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sites", help="comma-separated site names (default: BV_SITES)")
     p.add_argument("--start", type=_date, required=True, help="first UTC day, YYYY-MM-DD")
     p.add_argument("--end", type=_date, help="last UTC day, inclusive (default: --start)")
+    p.add_argument("--accept-partial", action="store_true",
+                   help="a known partial day: pass points_seen_floor, recorded in the check (run tag bv/accept_partial)")
     p.set_defaults(func=cmd_materialize)
 
     p = sub.add_parser(
