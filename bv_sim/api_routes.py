@@ -15,7 +15,8 @@ from bv_sim import fault_decisions as fd
 from bv_sim import fleet_routes
 from bv_sim.buckets import bucket_floor, bucket_page
 from bv_sim.httpd import ApiError, Request, Response, json_response
-from bv_sim.params import DEFAULT_PER_PAGE, PER_PAGE_ALLOWED, optional_time, paged, parse_time
+from bv_sim.params import DEFAULT_PER_PAGE, PER_PAGE_ALLOWED  # noqa: F401 - the paging rules, re-exported
+from bv_sim.params import optional_time, paged, parse_time
 from bv_sim.params import flag as _flag
 from bv_sim.sites import Site
 from bv_sim.timeseries import CursorError, decode_cursor, to_us
@@ -23,15 +24,11 @@ from bv_sim.timeseries import CursorError, decode_cursor, to_us
 if TYPE_CHECKING:
     from bv_sim.server import SimServer
 
-__all__ = ["DEFAULT_PER_PAGE", "PER_PAGE_ALLOWED", "PAGE_SIZE_ALLOWED", "DEFAULT_PAGE_SIZE", "handle"]
-
 PAGE_SIZE_ALLOWED = (3, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000, 300000, 500000)
 DEFAULT_PAGE_SIZE = 10000
 MAX_UNPAGED_SAMPLES = 1_000_000  # the non-paginated relatives refuse bigger windows
 
 NOT_FOUND = "The requested URL was not found on the server."
-_parse_time = parse_time
-_paged = paged
 
 
 # ---------------------------------------------------------------- routing
@@ -78,12 +75,12 @@ def list_sites(sim: "SimServer", req: Request) -> Response:
     sites = [s for s in sim.sites.values()
              if (_flag(q.get("show_archived")) or not s.spec.archived)
              and (not _flag(q.get("collect_enabled")) or s.has_configured_points)]
-    return _paged([s.site_dict() for s in sites], q)
+    return paged([s.site_dict() for s in sites], q)
 
 
 def list_points(sim: "SimServer", req: Request) -> Response:
     """Every point of every site the token sees (archived sites included), site by site."""
-    return _paged([p for s in sim.sites.values() for p in s.points()], req.query)
+    return paged([p for s in sim.sites.values() for p in s.points()], req.query)
 
 
 _POINT_FILTERS = (("created_after", "created", 1), ("created_before", "created", -1),
@@ -104,17 +101,17 @@ def site_detail(sim: "SimServer", site: Site, req: Request) -> Response:
 
 
 def site_points(sim: "SimServer", site: Site, req: Request) -> Response:
-    return _paged(_point_filters(site.points(), req.query), req.query)
+    return paged(_point_filters(site.points(), req.query), req.query)
 
 
 def site_configured_points(sim: "SimServer", site: Site, req: Request) -> Response:
-    return _paged(_point_filters(site.configured_points(), req.query), req.query)
+    return paged(_point_filters(site.configured_points(), req.query), req.query)
 
 
 # ---------------------------------------------------------------- timeseries
 def _window(sim: "SimServer", q: dict) -> tuple[int, int, int]:
-    start = _parse_time(q.get("start_time"), "start_time")
-    end = _parse_time(q.get("end_time"), "end_time")
+    start = parse_time(q.get("start_time"), "start_time")
+    end = parse_time(q.get("end_time"), "end_time")
     if end < start:
         raise ApiError(400, "end_time must not be before start_time")
     now = to_us(sim.clock.now())
