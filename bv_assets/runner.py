@@ -50,7 +50,10 @@ def error_text(error) -> str:
 
 # Runs still record every event on the instance (the UI shows them); the terminal only gets
 # warnings and errors, and `bv` prints one line per run instead.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+def console(verbose: bool = False) -> dict:
+    """Run config for the terminal: one line per run from `bv` (with the root cause of a
+    failure), Dagster's own log only with --verbose. The instance keeps every event either way."""
+    return {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}}
 
 
 def _outcome(what: str, result: dg.ExecuteInProcessResult) -> RunOutcome:
@@ -83,6 +86,7 @@ def materialize_site_days(
     *,
     settings: Settings | None = None,
     accept_partial: bool = False,
+    verbose: bool = False,
     echo=print,
 ) -> list[RunOutcome]:
     """Catalog each site, then raw + archive (with checks) for every site-day. With
@@ -100,7 +104,7 @@ def materialize_site_days(
     outcomes: list[RunOutcome] = []
     for site in sites:
         result = catalog_job.execute_in_process(
-            partition_key=site, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
+            partition_key=site, instance=instance, raise_on_error=False, run_config=console(verbose)
         )
         outcomes.append(_outcome(f"ace_points {site}", result))
         echo(_line(outcomes[-1]))
@@ -110,7 +114,7 @@ def materialize_site_days(
         for site in sites:
             key = site_day_key(site, day)
             result = day_job.execute_in_process(
-                partition_key=str(key), instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE,
+                partition_key=str(key), instance=instance, raise_on_error=False, run_config=console(verbose),
                 tags={"bv/accept_partial": "true"} if accept_partial else None,
             )
             outcomes.append(_outcome(f"site-day {key}", result))
@@ -129,31 +133,57 @@ def _line(outcome: RunOutcome) -> str:
     return text
 
 
-def sync_sites(instance: dg.DagsterInstance, defs: dg.Definitions, sites: list[str], *, echo=print) -> list[RunOutcome]:
-    """One live-sync tick per site as a real Dagster run of live_sync_job (what the schedule launches)."""
+def sync_sites(
+    instance: dg.DagsterInstance, defs: dg.Definitions, sites: list[str], *, settings: Settings | None = None,
+    verbose: bool = False, echo=print,
+) -> list[RunOutcome]:
+    """One live-sync tick per site as a real Dagster run of live_sync_job (what the schedule
+    launches); a site without a stored catalog gets it first, as `bv materialize` does."""
     for site in sites:
         validate_site_name(site)
     added = register_sites(instance, sites)
     if added:
         echo(f"registered site partitions: {', '.join(added)}")
+    outcomes = _missing_catalogs(instance, defs, sites, settings or Settings.load(), verbose, echo)
+    if any(not o.success for o in outcomes):
+        return outcomes
     job = defs.resolve_job_def("live_sync_job")
-    outcomes = []
     for site in sites:
-        result = job.execute_in_process(partition_key=site, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE)
+        result = job.execute_in_process(partition_key=site, instance=instance, raise_on_error=False, run_config=console(verbose))
         outcome = _outcome(f"live sync {site}", result)
         outcomes.append(outcome)
         echo(_line(outcome))
     return outcomes
 
 
-def materialize_rollups(instance: dg.DagsterInstance, defs: dg.Definitions, sites: list[str], months: list[str], *, echo=print) -> list[RunOutcome]:
+def _missing_catalogs(instance, defs, sites, settings: Settings, verbose: bool, echo) -> list[RunOutcome]:
+    from bv_store.layout import points_key
+    from bv_store.storage import Storage
+
+    storage = Storage.from_url(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+    catalog_job = defs.resolve_job_def("point_catalog_job")
+    outcomes = []
+    for site in sites:
+        if not storage.exists(points_key(site)):
+            result = catalog_job.execute_in_process(
+                partition_key=site, instance=instance, raise_on_error=False, run_config=console(verbose)
+            )
+            outcomes.append(_outcome(f"ace_points {site}", result))
+            echo(_line(outcomes[-1]))
+    return outcomes
+
+
+def materialize_rollups(
+    instance: dg.DagsterInstance, defs: dg.Definitions, sites: list[str], months: list[str], *,
+    verbose: bool = False, echo=print,
+) -> list[RunOutcome]:
     """hourly_rollup for each site-month (the automation sensor does this when Dagster runs)."""
     job = defs.resolve_job_def("rollup_job")
     outcomes = []
     for month in months:
         for site in sites:
             key = site_month_key(site, month)
-            result = job.execute_in_process(partition_key=str(key), instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE)
+            result = job.execute_in_process(partition_key=str(key), instance=instance, raise_on_error=False, run_config=console(verbose))
             outcomes.append(_outcome(f"rollup {key}", result))
             echo(_line(outcomes[-1]))
     return outcomes

@@ -32,7 +32,7 @@ def cmd_materialize(args) -> int:
             sites = parse_sites(args.sites) if args.sites else settings.sites
             outcomes = materialize_site_days(
                 instance, defs, sites, args.start, args.end or args.start, settings=settings,
-                accept_partial=args.accept_partial,
+                accept_partial=args.accept_partial, verbose=args.verbose,
             )
         except ValueError as exc:
             print(f"bv materialize: {exc}", file=sys.stderr)
@@ -63,7 +63,7 @@ def cmd_sync(args) -> int:
         return 2
     defs = build_defs(settings)
     with dg.DagsterInstance.get() as instance:
-        outcomes = sync_sites(instance, defs, sites)
+        outcomes = sync_sites(instance, defs, sites, settings=settings, verbose=args.verbose)
     for outcome in outcomes:
         d = outcome.details
         if d:
@@ -141,6 +141,12 @@ def cmd_verify(args) -> int:
     return run_verify(args)
 
 
+def cmd_sites(args) -> int:
+    from bv_cli.sites import run_sites
+
+    return run_sites(args)
+
+
 def cmd_config(args) -> int:
     import json
 
@@ -172,6 +178,8 @@ def cmd_sim(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bv", description="Building Vitals: BMS sensor history on Dagster")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print Dagster's own log and full stack traces (the run's log always has them)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("materialize", help="run raw_site_day + archived_site_day (and checks) for site-days")
@@ -221,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept-partial", action="store_true", help="accept days below BV_MIN_POINTS_SEEN")
     p.set_defaults(func=cmd_verify)
 
+    p = sub.add_parser("sites", help="list the registered site partitions, or remove a stray one")
+    p.add_argument("action", nargs="?", choices=["list", "remove"], default="list")
+    p.add_argument("name", nargs="?", help="with remove: the site partition")
+    p.set_defaults(func=cmd_sites)
+
     p = sub.add_parser("config", help="print the effective configuration, where each value came from (secrets masked)")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_config)
@@ -244,7 +257,15 @@ def main(argv: list[str] | None = None) -> int:
     # Dagster's beta warnings are filtered where Dagster is imported (bv_assets); the query
     # commands never import Dagster at all.
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line naming what failed; the trace only on --verbose
+        if args.verbose:
+            raise
+        print(f"bv {args.command}: {type(exc).__name__}: {exc}  (--verbose for the trace)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

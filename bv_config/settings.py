@@ -94,6 +94,15 @@ class Settings:
     freshness_minutes: float = _setting("BV_FRESHNESS_MINUTES", float, "live_is_fresh fails past this age")
     alert_webhook_url: str | None = _setting("BV_ALERT_WEBHOOK_URL", _optional_text, "failed runs are POSTed here",
                                              secret=True)
+    # point health
+    health_stale_hours: float = _setting("BV_HEALTH_STALE_HOURS", float,
+                                         "point_health: no sample for this many hours is stale")
+    health_flatline_hours: float = _setting("BV_HEALTH_FLATLINE_HOURS", float,
+                                            "point_health: an analog value unchanged this many hours is a flatline")
+    health_spike_z: float = _setting("BV_HEALTH_SPIKE_Z", float,
+                                     "point_health: robust z-score of a jump that makes a spike")
+    health_dead_warn_ratio: float = _setting("BV_HEALTH_DEAD_WARN_RATIO", float,
+                                             "point_health check warns above this share of dead points")
     # query server
     query_max_points: int = _setting("BV_QUERY_MAX_POINTS", int, "most points in one query")
     query_max_days: int = _setting("BV_QUERY_MAX_DAYS", int, "longest query range in days")
@@ -153,6 +162,13 @@ class Settings:
             raise SettingsError(f"BV_RAW_RETENTION_DAYS={self.raw_retention_days} must be a positive number of days")
         if not 0 <= self.day_close_grace_minutes < 24 * 60:
             raise SettingsError(f"BV_DAY_CLOSE_GRACE_MINUTES={self.day_close_grace_minutes} must be within a day")
+        for name in ("health_stale_hours", "health_flatline_hours"):
+            if not 0 < getattr(self, name) <= 24:
+                raise SettingsError(f"{self.variable(name)}={getattr(self, name)} must be more than 0 and at most 24 hours")
+        if not self.health_spike_z > 0:
+            raise SettingsError(f"BV_HEALTH_SPIKE_Z={self.health_spike_z} must be positive")
+        if not 0 <= self.health_dead_warn_ratio <= 1:
+            raise SettingsError(f"BV_HEALTH_DEAD_WARN_RATIO={self.health_dead_warn_ratio} is not between 0 and 1")
         for name in ("step_retries", "late_data_days", "query_max_points", "query_max_days", "query_threads"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{self.variable(name)}={getattr(self, name)} must not be negative")
@@ -200,6 +216,10 @@ def _defaults(home: Path) -> dict[str, Any]:
         "live_overlap_minutes": 10.0,
         "freshness_minutes": 15.0,
         "alert_webhook_url": None,
+        "health_stale_hours": 6.0,
+        "health_flatline_hours": 6.0,
+        "health_spike_z": 8.0,
+        "health_dead_warn_ratio": 0.1,
         "query_max_points": 100,
         "query_max_days": 365,
         "query_cache_mb": 256.0,

@@ -40,7 +40,8 @@ class RollupResult:
     def metadata(self) -> dict:
         return {
             "dagster/row_count": self.rows,
-            "path": self.uri or "(none: no archived day in this month)",
+            "path": self.uri,
+            "note": "" if self.uri else "no archived day in this month: no rollup file",
             "archived_days_used": len(self.days),
             "first_day": self.days[0] if self.days else "",
             "last_day": self.days[-1] if self.days else "",

@@ -8,6 +8,7 @@ parsers that read a key back. Every module that builds or reads a key goes throu
     rollup/hourly/site=<s>/month=<YYYY-MM>/data.parquet    hourly rollup of a site-month
     live/site=<s>/date=<YYYY-MM-DD>/part-<end µs>-<token>.parquet   live parts of an open day
     state/live_cursor/site=<s>/cursor.json                 the live-sync cursor
+    health/site=<s>/date=<YYYY-MM-DD>/points.parquet       per-point health of an archived day
 
 `archive/` is hive-partitioned so any engine reads it with
 `read_parquet('<storage>/archive/**/*.parquet', hive_partitioning=true)`.
@@ -27,6 +28,7 @@ RAW_FILE = "samples.parquet"
 POINTS_FILE = "points.parquet"
 ROLLUP_FILE = "data.parquet"
 LIVE_SUFFIX = ".parquet"
+HEALTH_FILE = "points.parquet"
 
 
 def validate_site_name(site: str) -> str:
@@ -97,6 +99,16 @@ def live_cursor_key(site: str) -> str:
     return f"state/live_cursor/{_site(site)}/cursor.json"
 
 
+# Point health: one small file per archived site-day, next to the archive (its own dataset,
+# so globs over `archive/**` never see it).
+def health_key(site: str, day: date) -> str:
+    return f"health/{_site(site)}/date={day.isoformat()}/{HEALTH_FILE}"
+
+
+def health_site_prefix(site: str) -> str:
+    return f"health/{_site(site)}/"
+
+
 # --- parsers --------------------------------------------------------------------------
 
 _SITE = r"site=(?P<site>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})"
@@ -105,6 +117,7 @@ _RAW_RE = re.compile(rf"^raw/{_SITE}/{_DATE}/{re.escape(RAW_FILE)}$")
 _ARCHIVE_RE = re.compile(rf"^archive/{_SITE}/{_DATE}/{re.escape(ARCHIVE_FILE)}$")
 _ROLLUP_RE = re.compile(rf"^rollup/hourly/{_SITE}/month=(?P<month>\d{{4}}-\d{{2}})/{re.escape(ROLLUP_FILE)}$")
 _LIVE_RE = re.compile(rf"^live/{_SITE}/{_DATE}/part-(?P<end_us>\d+)-(?P<token>[A-Za-z0-9]+){re.escape(LIVE_SUFFIX)}$")
+_HEALTH_RE = re.compile(rf"^health/{_SITE}/{_DATE}/{re.escape(HEALTH_FILE)}$")
 _ANY_SITE_RE = re.compile(rf"^[a-z_/]+?/{_SITE}/")
 
 
@@ -149,6 +162,11 @@ def parse_raw_key(key: str) -> SiteDayKey | None:
 def parse_archive_key(key: str) -> SiteDayKey | None:
     """(site, day) of an archive file key; None for any other key."""
     return _site_day(_ARCHIVE_RE, key)
+
+
+def parse_health_key(key: str) -> SiteDayKey | None:
+    """(site, day) of a point-health file key; None for any other key."""
+    return _site_day(_HEALTH_RE, key)
 
 
 def parse_rollup_key(key: str) -> SiteMonthKey | None:

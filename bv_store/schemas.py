@@ -73,3 +73,33 @@ CATALOG_SCHEMA = pa.schema(
         ("updated", pa.string()),
     ]
 )
+
+# health/: per collect-enabled catalog point and UTC day, what bv_pipeline.point_health found
+# in the archive file (one row per point, sorted by point; the columns are described there).
+HEALTH_STATUSES = ("ok", "degraded", "dead")
+HEALTH_SCHEMA = pa.schema(
+    [
+        ("point", pa.string()),
+        ("status", pa.string()),  # ok | degraded | dead
+        ("reason", pa.string()),  # "" when ok; findings joined by "; "
+        ("severity", pa.int32()),  # sorts the worst first: dead > stale > flatline > range > count > spikes
+        ("samples", pa.int64()),
+        ("expected", pa.int64()),  # null: not judged on count (COV point without history)
+        ("mode", pa.string()),  # interval | cov
+        ("collect_interval", pa.int64()),
+        ("kind", pa.string()),  # analog | discrete
+        ("unit", pa.string()),
+        ("first_ts", pa.timestamp("us", tz="UTC")),
+        ("last_ts", pa.timestamp("us", tz="UTC")),
+        ("longest_gap_s", pa.float64()),  # day edges count: a dead point has 86400
+        ("stale", pa.bool_()),
+        ("flatline", pa.bool_()),
+        ("longest_flat_s", pa.float64()),
+        ("out_of_range", pa.int64()),
+        ("spikes", pa.int64()),
+        ("min_value", pa.float64()),
+        ("max_value", pa.float64()),
+    ]
+)
+# Parquet key-value metadata of a health file: the thresholds and inputs it was computed with.
+HEALTH_PARAMS_META = "bv_health_params"

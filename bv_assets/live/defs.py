@@ -5,8 +5,10 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
+from bv_assets.metadata import typed
 from bv_assets.ace_steps import ACE_POOL, no_retry_on_auth
-from bv_assets.partitions import NO_SITES, registered_sites, site_day_of, site_day_partitions, site_partitions
+from bv_assets.partitions import NO_SITES, site_day_of, site_day_partitions, site_partitions
+from bv_assets.site_guard import site_states
 from bv_config.settings import Settings
 from bv_pipeline.live_sync import read_cursor, release_live_day, sync_site
 from bv_resources.ace import AceResource
@@ -39,7 +41,7 @@ def build_live_assets(settings: Settings) -> tuple[dg.AssetsDefinition, dg.Asset
                 client, store, site, read_catalog_names(store, site), overlap=overlap, connect=duckdb.connect,
                 log=context.log,
             )
-        return dg.MaterializeResult(metadata=result.metadata())
+        return dg.MaterializeResult(metadata=typed(result.metadata()))
 
     @dg.asset_check(
         asset=live_site_samples,
@@ -77,7 +79,7 @@ def build_live_assets(settings: Settings) -> tuple[dg.AssetsDefinition, dg.Asset
         outcome = release_live_day(storage.get_storage(), site, day, connect=duckdb.connect)
         if outcome["live_samples_not_in_archive"] > 0 or outcome["live_values_differing"] > 0:
             context.log.warning(f"{site} {day}: {outcome['kept']}; the archive is authoritative for queries")
-        return dg.MaterializeResult(metadata=outcome)
+        return dg.MaterializeResult(metadata=typed(outcome))
 
     return live_site_samples, live_is_fresh, live_released_site_day
 
@@ -90,23 +92,28 @@ live_sync_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(
-    job=live_sync_job,
-    cron_schedule="*/5 * * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every 5 minutes, one live-sync run per registered site.",
-)
-def live_sync_schedule(context: dg.ScheduleEvaluationContext):
-    tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
-    sites = registered_sites(context.instance)
-    return [
-        dg.RunRequest(partition_key=s, run_key=f"live-{tick}-{s}", tags={"bv/live_site": s}) for s in sites
-    ] or dg.SkipReason(NO_SITES)
+def build_live_sync_schedule(settings: Settings) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        job=live_sync_job,
+        cron_schedule="*/5 * * * *",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Every 5 minutes, one live-sync run per configured site that has a point catalog.",
+    )
+    def live_sync_schedule(context: dg.ScheduleEvaluationContext, storage: StorageResource):
+        tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
+        states = site_states(context.instance, settings, storage.get_storage())
+        requests = [
+            dg.RunRequest(partition_key=s, run_key=f"live-{tick}-{s}", tags={"bv/live_site": s}) for s in states.active
+        ]
+        return requests or dg.SkipReason(f"{NO_SITES}. {states.skip_note()}".strip(". "))
+
+    return live_sync_schedule
 
 
 def build(settings: Settings) -> dg.Definitions:
     samples, fresh, released = build_live_assets(settings)
     return dg.Definitions(
-        assets=[samples, released], asset_checks=[fresh], jobs=[live_sync_job], schedules=[live_sync_schedule]
+        assets=[samples, released], asset_checks=[fresh], jobs=[live_sync_job],
+        schedules=[build_live_sync_schedule(settings)],
     )

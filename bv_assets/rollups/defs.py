@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from bv_assets.metadata import typed
 from bv_assets.partitions import site_month_of, site_month_partitions
 from bv_config.settings import Settings
 from bv_assets.site_day.checks import to_result
@@ -26,7 +27,7 @@ def build_rollup_asset(settings: Settings) -> dg.AssetsDefinition:
     @dg.asset(
         partitions_def=site_month_partitions(settings.start_date),
         deps=[dg.AssetDep("archived_site_day", partition_mapping=DAY_TO_MONTH)],
-        group_name="archive",
+        group_name="rollups",
         kinds={"duckdb", "parquet"},
         # Rebuilt whenever a day of its month is (re)archived: day close, backfills, late data.
         # Never from a day whose archive failed a blocking check.
@@ -46,13 +47,14 @@ def build_rollup_asset(settings: Settings) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         site, month = site_month_of(context.partition_key)
         result = build_month_rollup(storage.get_storage(), site, month, connect=duckdb.connect)
-        return dg.MaterializeResult(metadata=result.metadata())
+        return dg.MaterializeResult(metadata=typed(result.metadata()))
 
     return hourly_rollup
 
 
 def build_rollup_check(hourly_rollup: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=hourly_rollup, name=ROLLUP_MATCHES, blocking=True, description=DESCRIPTION)
+    @dg.asset_check(asset=hourly_rollup, name=ROLLUP_MATCHES, blocking=True, description=DESCRIPTION,
+                    partitions_def=hourly_rollup.partitions_def)
     def rollup_matches_archive(
         context: dg.AssetCheckExecutionContext, storage: StorageResource, duckdb: StorageDuckDBResource
     ) -> dg.AssetCheckResult:

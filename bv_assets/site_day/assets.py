@@ -4,6 +4,7 @@ return its metadata; the work lives in bv_pipeline.raw_ingest and bv_pipeline.ar
 
 import dagster as dg
 
+from bv_assets.metadata import typed
 from bv_assets.ace_steps import ACE_POOL, ace_retry_policy, no_retry_on_auth
 from bv_assets.partitions import site_day_of, site_day_partitions
 from bv_config.settings import Settings
@@ -21,6 +22,8 @@ ARCHIVE_COLUMN_SCHEMA = dg.TableSchema(
 # One site-day per run: a day of a large site is millions of samples, and a failed day
 # is retried alone. Throughput comes from runs in parallel, bounded by the ace_api pool.
 ONE_DAY_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+# Raw and archive in one group: the group's "Materialize all" backfills both together.
+SITE_DAY_GROUP = "site_day"
 
 
 def build_site_day_assets(settings: Settings) -> list[dg.AssetsDefinition]:
@@ -29,7 +32,7 @@ def build_site_day_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=partitions,
         pool=ACE_POOL,
-        group_name="ace",
+        group_name=SITE_DAY_GROUP,
         kinds={"python", "parquet"},
         backfill_policy=ONE_DAY_PER_RUN,
         retry_policy=ace_retry_policy(settings),
@@ -42,7 +45,7 @@ def build_site_day_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             result = no_retry_on_auth(ingest_site_day)(
                 client, storage.get_storage(), site, day, max_shrink_ratio=settings.max_shrink_ratio, log=context.log
             )
-        return dg.MaterializeResult(metadata=result.metadata())
+        return dg.MaterializeResult(metadata=typed(result.metadata()))
 
     @dg.asset(
         partitions_def=partitions,
@@ -53,13 +56,17 @@ def build_site_day_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                 partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="site"),
             ),
         ],
-        group_name="archive",
+        group_name=SITE_DAY_GROUP,
         kinds={"python", "parquet"},
         backfill_policy=ONE_DAY_PER_RUN,
         metadata={"dagster/column_schema": ARCHIVE_COLUMN_SCHEMA},
         description=(
             "Configured points only, typed values, one row per (point, ts), sorted by point then "
-            "time, zstd Parquet at `archive/site={site}/date={day}/data.parquet`."
+            "time, zstd Parquet at `archive/site={site}/date={day}/data.parquet`. Every raw sample is "
+            "either archived or counted under exactly one reason: `raw_rows` = `dagster/row_count` + "
+            "`dropped_total`; `dropped_by_reason` says what each reason means (`not_collected`, samples of "
+            "points that are not collect-enabled, is usually most of it). Historical import: backfill the "
+            "`site_day` group (or `site_day_job`) over dates and sites."
         ),
     )
     def archived_site_day(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
@@ -67,6 +74,6 @@ def build_site_day_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         store = storage.get_storage()
         names, _version = snapshot_catalog(store, site)  # the archive records this version
         result = build_archive(store, site, day, names, max_shrink_ratio=settings.max_shrink_ratio, log=context.log)
-        return dg.MaterializeResult(metadata=result.metadata())
+        return dg.MaterializeResult(metadata=typed(result.metadata()))
 
     return [raw_site_day, archived_site_day]

@@ -35,9 +35,12 @@ def to_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
 
 
 def build_archive_checks(settings: Settings, archived_site_day: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+    # Partitioned like the asset: each result belongs to its site-day in the UI.
+    partitions = archived_site_day.partitions_def
     @dg.multi_asset_check(
         specs=[
-            dg.AssetCheckSpec(name, asset=archived_site_day, blocking=name in BLOCKING, description=text)
+            dg.AssetCheckSpec(name, asset=archived_site_day, blocking=name in BLOCKING, description=text,
+                              partitions_def=partitions)
             for name, text in ALL_CHECKS.items()
         ],
     )

@@ -5,10 +5,12 @@ from datetime import timedelta
 
 import dagster as dg
 
-from bv_assets.partitions import NO_SITES, registered_sites, site_day_key
+from bv_assets.partitions import NO_SITES, site_day_key
 from bv_assets.site_day.assets import build_site_day_assets
 from bv_assets.site_day.checks import build_archive_checks
+from bv_assets.site_guard import site_states
 from bv_config.settings import Settings
+from bv_resources.storage import StorageResource
 
 # Checks of the selected assets run in the same job, after the asset they verify.
 site_day_job = dg.define_asset_job(
@@ -21,21 +23,21 @@ site_day_job = dg.define_asset_job(
 )
 
 
-def day_close_requests(instance: dg.DagsterInstance, scheduled_for) -> list[dg.RunRequest]:
+def day_close_requests(sites: list[str], scheduled_for) -> list[dg.RunRequest]:
     day = (scheduled_for - timedelta(days=1)).date()
     return [
         dg.RunRequest(partition_key=str(site_day_key(site, day)), run_key=f"day-close-{day}-{site}")
-        for site in registered_sites(instance)
+        for site in sites
     ]
 
 
-def late_data_requests(instance: dg.DagsterInstance, scheduled_for, days: int) -> list[dg.RunRequest]:
+def late_data_requests(sites: list[str], scheduled_for, days: int) -> list[dg.RunRequest]:
     """Re-fetch and re-archive the N days before yesterday; the archive's metadata records
     how many rows changed (re-materialization is idempotent: unchanged data, same bytes)."""
     out = []
     for back in range(2, 2 + days):
         day = (scheduled_for - timedelta(days=back)).date()
-        for site in registered_sites(instance):
+        for site in sites:
             out.append(
                 dg.RunRequest(
                     partition_key=str(site_day_key(site, day)),
@@ -56,9 +58,10 @@ def build_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Close yesterday (UTC): raw_site_day + archived_site_day for every site, after a grace period.",
     )
-    def day_close_schedule(context: dg.ScheduleEvaluationContext):
-        requests = day_close_requests(context.instance, context.scheduled_execution_time)
-        return requests or dg.SkipReason(NO_SITES)
+    def day_close_schedule(context: dg.ScheduleEvaluationContext, storage: StorageResource):
+        states = site_states(context.instance, settings, storage.get_storage())
+        requests = day_close_requests(states.active, context.scheduled_execution_time)
+        return requests or dg.SkipReason(f"{NO_SITES}. {states.skip_note()}".strip(". "))
 
     @dg.schedule(
         job=site_day_job,
@@ -68,9 +71,10 @@ def build_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
         description=f"Daily late-data re-check: re-archive the BV_LATE_DATA_DAYS ({settings.late_data_days}) "
         "days before yesterday.",
     )
-    def late_data_schedule(context: dg.ScheduleEvaluationContext):
-        requests = late_data_requests(context.instance, context.scheduled_execution_time, settings.late_data_days)
-        return requests or dg.SkipReason(NO_SITES)
+    def late_data_schedule(context: dg.ScheduleEvaluationContext, storage: StorageResource):
+        states = site_states(context.instance, settings, storage.get_storage())
+        requests = late_data_requests(states.active, context.scheduled_execution_time, settings.late_data_days)
+        return requests or dg.SkipReason(f"{NO_SITES}. {states.skip_note()}".strip(". "))
 
     return [day_close_schedule, late_data_schedule]
 

@@ -3,13 +3,17 @@
 //
 // URL parameters (links, tests): ?site=NAME&start=T&end=T&point=RAW_NAME (point repeatable),
 // T = epoch ms or ISO 8601. The page rewrites them as points and ranges are chosen, so the
-// address bar is always a link to the current chart (the zoom is not kept).
+// address bar is always a link to the current chart (the zoom is not kept). Other screens and
+// live mode add their own (views.js): view=heatmap&days=N&until=DAY, view=health&date=DAY,
+// live=1&refresh=SECONDS.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const DAY = 864e5;
 const RANGES = { "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "1y": 365 * DAY };
 const MAX_SELECTED = 10;
-const state = { sites: [], selected: [], range: null, view: null, plot: null, drawSeq: 0, searchSeq: 0 };
+// view: the zoom window (null = the whole range); screen: chart, heatmap or health (views.js).
+const state = { sites: [], selected: [], range: null, view: null, plot: null, drawSeq: 0, searchSeq: 0,
+  screen: "chart", live: false };
 
 // ---- API ----
 function authHeaders() {
@@ -17,7 +21,7 @@ function authHeaders() {
   return key ? { Authorization: "Bearer " + key } : {};
 }
 
-// The response if it is 2xx; otherwise throws with the API's JSON error text.
+// The response if it is 2xx; otherwise throws with the API's JSON error text (and .status).
 async function api(path) {
   const res = await fetch(path, { headers: authHeaders() });
   if (res.ok) return res;
@@ -26,7 +30,7 @@ async function api(path) {
     const body = await res.json();
     if (body.error) message = body.error + (body.parameter ? ` (parameter: ${body.parameter})` : "");
   } catch { /* not JSON: keep the status line */ }
-  throw new Error(message);
+  throw Object.assign(new Error(message), { status: res.status });
 }
 const getJson = async (path) => (await api(path)).json();
 const site = () => $("site").value;
@@ -92,6 +96,7 @@ function resultItem(p) {
 }
 
 function toggle(p) {
+  if (state.screen === "heatmap") return heatPick(p);  // the heatmap shows one point: the first
   const i = state.selected.findIndex((s) => s.name === p.name);
   if (i >= 0) state.selected.splice(i, 1);
   else if (state.selected.length >= MAX_SELECTED) return showStatus(`At most ${MAX_SELECTED} points on one chart.`, true);
@@ -136,26 +141,20 @@ function queryUrl(win, format) {
   return "/timeseries/query?" + q;
 }
 
-function syncUrl() {
-  const q = new URLSearchParams({ site: site() });
-  if (state.range) { q.set("start", Math.floor(state.range.start)); q.set("end", Math.ceil(state.range.end)); }
-  state.selected.forEach((p) => q.append("point", p.name));
-  history.replaceState(null, "", "?" + q);
-}
-
 function clearChart() {
   if (state.plot) state.plot.destroy();
   state.plot = null;
   $("chart").dataset.series = "0";
 }
 
-async function draw() {
+// quiet: a live refresh, which keeps the last status instead of flashing "Loading…".
+async function draw(quiet = false) {
   syncUrl();
   const seq = ++state.drawSeq;  // zooms and picks overlap: only the newest answer may draw
   $("reset").disabled = !state.view;
-  if (!state.selected.length) { clearChart(); showStatus("Pick one or more points."); return; }
+  if (!state.selected.length) { clearChart(); showStatus("Pick one or more points."); showAge(); return; }
   const win = state.view || state.range;
-  showStatus("Loading…");
+  if (quiet !== true) showStatus("Loading…");
   let body;
   try { body = await getJson(queryUrl(win, "json")); } catch (e) {
     if (seq === state.drawSeq) showStatus(e.message, true);
@@ -170,13 +169,16 @@ async function draw() {
   Object.assign($("status").dataset, { rows: m.rows, interval: m.interval, source: m.source });
   const zoom = state.view ? `zoomed to ${fmt(win.start)} – ${fmt(win.end)} · ` : "";
   const unknown = m.unknown_points?.length ? ` · unknown points: ${m.unknown_points.join(", ")}` : "";
-  showStatus(`${zoom}${m.rows} rows · interval ${m.interval} · source ${m.source} · ` +
+  const live = state.live ? liveLabel() + " · " : "";
+  showStatus(`${live}${zoom}${m.rows} rows · interval ${m.interval} · source ${m.source} · ` +
     `${m.files_read ?? "?"} files · ${m.query_time_ms} ms${m.rows ? "" : " · no data in this range"}${unknown}`);
+  if (state.live) refreshNewest();
 }
 
 const fmt = (ms) => new Date(ms).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
 
 function zoomTo(start, end) {
+  if (state.live) setLive(false);  // a zoomed window is not "today" any more
   state.view = { start, end };
   draw();
 }
@@ -197,6 +199,7 @@ async function downloadCsv(ev) {
 }
 
 // ---- wiring ----
+// (Re)builds the page from the URL: on load, after an API key, and on back/forward.
 async function start() {
   try {
     await loadSites();
@@ -205,9 +208,12 @@ async function start() {
     const params = new URLSearchParams(location.search);
     const [a, b] = [parseTime(params.get("start") || ""), parseTime(params.get("end") || "")];
     if (a < b) setRange(a, b); else setRange(dataEnd() - DAY, dataEnd(), "24h");
+    liveFromUrl(params);
+    heatFromUrl(params);
+    healthFromUrl(params);
     await selectFromUrl();
     await search();
-    await draw();
+    await showScreen(params.get("view") || "chart");
   } catch (e) { showStatus(e.message, true); }
 }
 
@@ -219,12 +225,14 @@ document.addEventListener("DOMContentLoaded", () => {
     start();
   };
   document.querySelectorAll("[data-range]").forEach((b) => b.onclick = () => {
+    setLive(false);
     setRange(dataEnd() - RANGES[b.dataset.range], dataEnd(), b.dataset.range);
     draw();
   });
   $("apply").onclick = () => {
     const [a, b] = [Date.parse($("from").value), Date.parse($("to").value)];  // local wall time
     if (isNaN(a) || isNaN(b)) return showStatus("Set both 'from' and 'to'.", true);
+    setLive(false);
     setRange(a, b);
     draw();
   };
@@ -234,11 +242,21 @@ document.addEventListener("DOMContentLoaded", () => {
   $("site").onchange = () => {
     state.selected = [];
     renderSelected();
+    setLive(false);
     setRange(dataEnd() - DAY, dataEnd(), "24h");
+    heat.until = null;
+    health.date = null;
     search();
-    draw();
+    showScreen(state.screen);
   };
   $("csv").onclick = downloadCsv;
-  window.addEventListener("resize", () => state.plot?.setSize({ width: chartWidth(), height: 420 }));
+  window.addEventListener("resize", () => {
+    state.plot?.setSize({ width: chartWidth(), height: 420 });
+    if (state.screen === "heatmap") renderHeatmap();
+  });
+  wireViews();
+  wireLive();
+  wireHeatmap();
+  wireHealth();
   start();
 });

@@ -18,15 +18,15 @@ from bv_config.settings import Settings
 from bv_pipeline.maintenance import prune_raw_zone
 from bv_resources.ace import AceResource
 from bv_store.publish import publish_bytes
-from support.defs import pipeline_defs
+from support.defs import pipeline_defs, storage_with_catalogs
 
 
 def _defs(**env):
     return pipeline_defs(Settings.load(env))
 
 
-live_sync_schedule = _defs().schedule("live_sync_schedule")
-late_data_schedule = _defs().schedule("late_data_schedule")
+live_sync_schedule = _defs(BV_SITES="a_site,b_site").schedule("live_sync_schedule")
+late_data_schedule = _defs(BV_SITES="a_site,b_site").schedule("late_data_schedule")
 run_failure_reporter = _defs().sensor("run_failure_reporter")
 
 
@@ -37,22 +37,31 @@ def _instance_with_sites(*sites):
         yield instance
 
 
-def _tick(schedule, instance, when: datetime):
-    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when) as ctx:
+def _tick(schedule, instance, when: datetime, resources=None):
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources=resources) as ctx:
         return schedule(ctx)
 
 
-def test_live_sync_ticks_one_run_per_site_every_five_minutes():
-    with _instance_with_sites("a_site", "b_site") as instance:
-        requests = _tick(live_sync_schedule, instance, datetime(2026, 5, 1, 10, 5, tzinfo=timezone.utc))
+def test_live_sync_ticks_one_run_per_site_every_five_minutes(tmp_path):
+    _, resources = storage_with_catalogs(tmp_path, ["a_site", "b_site"])
+    with _instance_with_sites("a_site", "b_site", "a_sitee") as instance:  # a_sitee: a typo, never synced
+        requests = _tick(live_sync_schedule, instance, datetime(2026, 5, 1, 10, 5, tzinfo=timezone.utc), resources)
     assert [r.partition_key for r in requests] == ["a_site", "b_site"]
     assert len({r.run_key for r in requests}) == 2 and live_sync_schedule.cron_schedule == "*/5 * * * *"
     assert {r.tags["bv/live_site"] for r in requests} == {"a_site", "b_site"}
 
 
-def test_late_data_recheck_asks_for_the_two_days_before_yesterday():
+def test_live_sync_waits_for_a_new_sites_catalog(tmp_path):
+    _, resources = storage_with_catalogs(tmp_path, ["a_site"])
+    with _instance_with_sites("a_site", "b_site") as instance:  # b_site: registered, catalog not fetched yet
+        requests = _tick(live_sync_schedule, instance, datetime(2026, 5, 1, 10, 5, tzinfo=timezone.utc), resources)
+    assert [r.partition_key for r in requests] == ["a_site"]
+
+
+def test_late_data_recheck_asks_for_the_two_days_before_yesterday(tmp_path):
+    _, resources = storage_with_catalogs(tmp_path, ["a_site"])
     with _instance_with_sites("a_site") as instance:
-        requests = _tick(late_data_schedule, instance, datetime(2026, 5, 10, 3, 0, tzinfo=timezone.utc))
+        requests = _tick(late_data_schedule, instance, datetime(2026, 5, 10, 3, 0, tzinfo=timezone.utc), resources)
     assert sorted(r.partition_key for r in requests) == ["2026-05-07|a_site", "2026-05-08|a_site"]
 
 

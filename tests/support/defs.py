@@ -37,3 +37,22 @@ class PipelineDefs:
 def pipeline_defs(settings: Settings | None = None) -> PipelineDefs:
     settings = settings or Settings.load()
     return PipelineDefs(build_defs(settings), build_resources(settings))
+
+
+def storage_with_catalogs(root, sites: list[str]):
+    """A local storage whose sites have a (one-point) catalog, and its Dagster resource."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bv_resources.storage import StorageResource
+    from bv_store.layout import points_key
+    from bv_store.publish import publish
+    from bv_store.schemas import CATALOG_SCHEMA
+    from bv_store.storage import LocalStorage
+
+    storage = LocalStorage(root)
+    for site in sites:
+        table = pa.Table.from_pylist([{"name": f"{site}/point/1", "collect_enabled": True, "collect_interval": 60}],
+                                     schema=CATALOG_SCHEMA)
+        publish(storage, points_key(site), lambda path: pq.write_table(table, path), expect_rows=1)
+    return storage, {"storage": StorageResource(url=str(root))}

@@ -4,6 +4,7 @@ and passed its blocking checks — and not when a blocking check failed."""
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
 from support.fixtures_pipeline import TEST_DAY
 
 from bv_assets.partitions import SITE_PARTITIONS_NAME, site_day_key
@@ -27,11 +28,19 @@ def _rollups_requested(check_passed: bool, monkeypatch) -> list[str]:
         first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         key = str(site_day_key(SITE, TEST_DAY))
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="archived_site_day", partition=key))
+        # Partitioned checks judge the materialization they name (as a run's checks do).
+        record = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("archived_site_day"), asset_partitions=[key]), limit=1
+        ).records[0]
+        target = AssetCheckEvaluationTargetMaterializationData(
+            storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+        )
         for spec in archived_site_day_checks.check_specs:
             instance.report_runless_asset_event(
                 dg.AssetCheckEvaluation(
                     asset_key=dg.AssetKey("archived_site_day"), check_name=spec.name, partition=key,
                     passed=check_passed or not spec.blocking, severity=dg.AssetCheckSeverity.ERROR, blocking=spec.blocking,
+                    target_materialization_data=target,
                 )
             )
         second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)

@@ -10,7 +10,7 @@ from bv_assets.partitions import site_day_key
 from bv_config.settings import Settings
 from bv_resources.ace import AceResource
 
-defs = build_defs(Settings.load({}))
+defs = build_defs(Settings.load({"BV_SITES": "demo_office,demo_school"}))
 
 
 def test_definitions_load_without_deprecation_warnings():
@@ -64,23 +64,39 @@ def test_sites_sensor_registers_new_sites_and_requests_their_catalog(tmp_path):
         assert result.dynamic_partitions_requests[0].partition_keys == ["beta"]
         instance.add_dynamic_partitions("site", ["beta"])
         again = sites_sensor(dg.build_sensor_context(instance=instance, resources=ace))
-        assert isinstance(again, dg.SkipReason)
+        assert not again.run_requests and "registered" in again.skip_reason.skip_message
 
 
-def test_day_close_schedule_asks_for_yesterday_of_every_site():
+def test_sites_sensor_reports_an_unconfigured_partition_once(tmp_path):
+    sites_sensor = build_defs(Settings.load({"BV_SITES": "alpha", "BV_HOME": str(tmp_path)})).get_sensor_def("sites_sensor")
+    ace = {"ace": AceResource(api_base="http://127.0.0.1:9/api", api_key="unused-here")}
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("site", ["alpha", "alpah"])  # a typo typed into the backfill dialog
+        first = sites_sensor(dg.build_sensor_context(instance=instance, resources=ace))
+        assert "alpah" in first.skip_reason.skip_message and "bv sites remove alpah" in first.skip_reason.skip_message
+        second = sites_sensor(dg.build_sensor_context(instance=instance, resources=ace, cursor=first.cursor))
+        assert "alpah" not in second.skip_reason.skip_message  # said once, not every minute
+
+
+def test_day_close_schedule_asks_for_yesterday_of_every_site(tmp_path):
     from datetime import datetime, timezone
+
+    from support.defs import storage_with_catalogs
 
     catalog_refresh_schedule = defs.get_schedule_def("catalog_refresh_schedule")
     day_close_schedule = defs.get_schedule_def("day_close_schedule")
+    _, resources = storage_with_catalogs(tmp_path, ["demo_office", "demo_school"])
     when = datetime(2025, 6, 4, 0, 30, tzinfo=timezone.utc)
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources=resources)
         assert isinstance(day_close_schedule(context), dg.SkipReason)
-        instance.add_dynamic_partitions("site", ["demo_school", "demo_office"])
-        requests = day_close_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
+        instance.add_dynamic_partitions("site", ["demo_school", "demo_office", "demo_offce"])  # + a typo
+        requests = day_close_schedule(
+            dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources=resources))
         assert [r.partition_key for r in requests] == ["2025-06-03|demo_office", "2025-06-03|demo_school"]
         assert len({r.run_key for r in requests}) == 2
-        catalogs = catalog_refresh_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
+        catalogs = catalog_refresh_schedule(
+            dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources=resources))
         assert [r.partition_key for r in catalogs] == ["demo_office", "demo_school"]
     assert day_close_schedule.cron_schedule == "30 0 * * *"
     assert day_close_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
