@@ -151,3 +151,38 @@ class BackfillClient:
         result = self._call(_CANCEL, {"id": backfill_id})["cancelPartitionBackfill"]
         if result["__typename"] != "CancelBackfillSuccess":
             raise BackfillError(f"backfill {backfill_id} not canceled: {result.get('message', '')}")
+
+
+# A backfill is an ACE import: above this many site-days `bv backfill` wants --yes.
+CONFIRM_ABOVE_SITE_DAYS = 62
+
+
+@dataclass
+class BackfillSize:
+    site_days: int
+    ace_requests: int | None
+
+    def text(self) -> str:
+        calls = f"about {self.ace_requests:,} ACE requests" if self.ace_requests is not None else "ACE requests unknown (no catalog yet)"
+        return f"backfill: {self.site_days} site-days (one run each), {calls}"
+
+
+def backfill_size(settings, sites: list[str], start: date, end: date, page_size: int = 50_000) -> BackfillSize:
+    """Site-days and an estimate of ACE requests: per site-day, its points x 1 440 samples over
+    the timeseries page size (the catalog's collect intervals when known)."""
+    import math
+
+    from bv_store.catalog import CatalogError, read_catalog_table
+    from bv_store.storage import Storage
+
+    days = (end - start).days + 1
+    storage = Storage.from_url(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+    requests = 0
+    for site in sites:
+        try:
+            intervals = read_catalog_table(storage, site).column("collect_interval").to_pylist()
+        except CatalogError:
+            return BackfillSize(days * len(sites), None)
+        samples = sum(86_400 // (i if i and i > 0 else 60) for i in intervals)
+        requests += days * (math.ceil(samples / page_size) + 1)
+    return BackfillSize(days * len(sites), requests)

@@ -75,7 +75,7 @@ def cmd_sync(args) -> int:
 def cmd_backfill(args) -> int:
     import time
 
-    from bv_cli.backfill import BackfillClient, BackfillError
+    from bv_cli.backfill import CONFIRM_ABOVE_SITE_DAYS, BackfillClient, BackfillError, backfill_size
     from bv_config.settings import Settings, parse_sites
 
     try:
@@ -103,8 +103,15 @@ def cmd_backfill(args) -> int:
             if not args.start:
                 print("bv backfill: --start is required to launch a backfill", file=sys.stderr)
                 return 2
-            sites = parse_sites(args.sites) if args.sites else Settings.from_env().sites
-            backfill_id = client.launch(sites, args.start, args.end or args.start)
+            settings = Settings.load()
+            sites = parse_sites(args.sites) if args.sites else settings.sites
+            end = args.end or args.start
+            size = backfill_size(settings, sites, args.start, end)
+            print(size.text(), file=sys.stderr)
+            if size.site_days > CONFIRM_ABOVE_SITE_DAYS and not args.yes:
+                print(f"bv backfill: more than {CONFIRM_ABOVE_SITE_DAYS} site-days; add --yes to launch it", file=sys.stderr)
+                return 2
+            backfill_id = client.launch(sites, args.start, end)
             print(backfill_id)
             return 0
     except BackfillError as exc:
@@ -200,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=_date, help="last UTC day, inclusive (default: --start)")
     p.add_argument("--url", default="http://127.0.0.1:3000", help="Dagster webserver URL")
     p.add_argument("--wait", action="store_true", help="with status: wait until the backfill is done")
+    p.add_argument("--yes", action="store_true", help="launch even a large backfill (its size is printed first)")
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("sync", help="one live-sync tick per site (the 5-minute schedule's work), as Dagster runs")

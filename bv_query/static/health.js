@@ -61,8 +61,9 @@ function renderHealth(body, date) {
     return chip;
   }));
   const groups = HEALTH_ORDER.map((status) => {
-    const members = points.filter((p) => p.status === status)
-      .sort((a, b) => (a.display_name || a.point).localeCompare(b.display_name || b.point));
+    // Problems keep the server's order (worst first); healthy points are listed by name.
+    const members = points.filter((p) => p.status === status);
+    if (status === "ok") members.sort((a, b) => (a.display_name || a.point).localeCompare(b.display_name || b.point));
     if (!members.length) return null;
     const group = Object.assign(document.createElement("details"), { className: "health-group", open: true });
     group.dataset.status = status;
@@ -108,7 +109,7 @@ function healthItem(p, date) {
   const open = Object.assign(document.createElement("a"), { className: "open", href: chartLink(p, date), title: `chart ${p.point} on ${date}` });
   open.append(Object.assign(document.createElement("b"), { textContent: p.display_name || p.point }),
     Object.assign(document.createElement("small"), { className: "unit", textContent: p.unit ? ` ${p.unit}` : "" }));
-  const reason = Object.assign(document.createElement("span"), { className: "reason", textContent: p.reason || p.status });
+  const reason = Object.assign(document.createElement("span"), { className: "reason", textContent: p.reason || (p.status === "ok" ? "no findings" : p.status) });
   const facts = [`${p.samples ?? "?"}${p.expected != null ? " of " + p.expected : ""} samples`, `longest gap ${fmtGap(p.longest_gap_s)}`];
   if (p.stale) facts.push("stale");
   if (p.flatline) facts.push("flatline");
