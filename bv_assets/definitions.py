@@ -45,6 +45,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         maintenance.build(settings),
         sites.build(settings),
         verify.build(settings),
+        __import__("bv_assets.health.defs", fromlist=["build"]).build(settings),  # point health domain
         alerts.defs,
         dg.Definitions(
             resources=build_resources(settings),

@@ -258,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bv_cli import query as query_cli
 
     query_cli.add_arguments(sub)
+    from bv_cli import health as health_cli  # bv health (bv_cli/health.py)
+
+    health_cli.add_arguments(sub)
     return parser
 
 

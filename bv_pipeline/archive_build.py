@@ -24,7 +24,7 @@ from bv_pipeline.values import CATEGORY_NAMES, VALID, parse_value_dictionary
 from bv_store.layout import archive_key, raw_key
 from bv_store.publish import publish
 from bv_store.catalog import catalog_version as version_of
-from bv_store.schemas import ARCHIVE_CATALOG_META, ARCHIVE_SCHEMA, PARQUET_OPTIONS, ROW_GROUP_ROWS
+from bv_store.schemas import ARCHIVE_CATALOG_META, ARCHIVE_PARTIAL_META, ARCHIVE_SCHEMA, PARQUET_OPTIONS, ROW_GROUP_ROWS
 from bv_store.storage import Storage
 
 DAY_US = 86_400 * 1_000_000
@@ -184,9 +184,16 @@ def transform_raw_table(raw: pa.Table, catalog_names: list[str], day: date):
     return table, dropped, [e if e is None else str(e) for e in examples], raw_in_day
 
 
-def write_archive_file(table: pa.Table, path: Path, catalog_version: str | None = None) -> None:
+def write_archive_file(
+    table: pa.Table, path: Path, catalog_version: str | None = None, accepted_partial: bool = False
+) -> None:
+    meta = {}
     if catalog_version:
-        table = table.replace_schema_metadata({ARCHIVE_CATALOG_META: catalog_version})
+        meta[ARCHIVE_CATALOG_META] = catalog_version
+    if accepted_partial:
+        meta[ARCHIVE_PARTIAL_META] = "true"
+    if meta:
+        table = table.replace_schema_metadata(meta)
     with pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS) as writer:
         writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
 
@@ -198,6 +205,7 @@ def build_archive(
     catalog_names: list[str],
     *,
     max_shrink_ratio: float = DEFAULT_MAX_SHRINK_RATIO,
+    accepted_partial: bool = False,
     log=None,
 ) -> ArchiveResult:
     """Rebuild the archive partition of (site, day) from its raw-zone file."""
@@ -253,7 +261,7 @@ def build_archive(
         )
 
     result.catalog_version = version_of(catalog_names)
-    done = publish(storage, akey, lambda path: write_archive_file(table, path, result.catalog_version),
+    done = publish(storage, akey, lambda path: write_archive_file(table, path, result.catalog_version, accepted_partial),
                    expect_rows=table.num_rows, what=f"archived_site_day {site} {day}")
     result.file_bytes = done.file_bytes
     ts = table.column("ts").combine_chunks().cast(pa.int64()).to_numpy()

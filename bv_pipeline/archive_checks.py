@@ -23,7 +23,7 @@ from bv_pipeline.verify import (
 )
 from bv_store.catalog import CatalogError, read_catalog_table, read_catalog_version, read_catalog_version_names
 from bv_store.layout import archive_key, raw_key
-from bv_store.schemas import ARCHIVE_CATALOG_META
+from bv_store.schemas import ARCHIVE_CATALOG_META, ARCHIVE_PARTIAL_META
 from bv_store.storage import Storage
 
 NOT_EMPTY = "archive_not_empty"
@@ -65,6 +65,8 @@ class Thresholds:
     min_points_seen: float = 0.5
     coverage_warn_ratio: float = 0.8
     accept_partial: bool = False
+    # Days before this date may have lost their raw file to BV_RAW_RETENTION_DAYS.
+    raw_pruned_before: date | None = None
 
 
 def check_site_day(
@@ -94,14 +96,16 @@ def check_site_day(
         expected = None
     else:
         expected = expected_content(con, storage.uri(rkey), sorted(names), day)
+    pruned = expected is None and limits.raw_pruned_before is not None and day < limits.raw_pruned_before
+    accepted = limits.accept_partial or file_meta.get(ARCHIVE_PARTIAL_META.encode(), b"") == b"true"
     return [
         _not_empty(label, facts),
-        _matches_raw(label, expected, actual, storage.uri(rkey)),
+        _matches_raw(label, expected, actual, storage.uri(rkey), pruned),
         _no_null_no_dup(label, facts),
         _inside_day(label, facts),
         _schema(label, facts),
         _in_catalog(label, storage, site, version, actual),
-        _points_seen(label, names, facts.per_point_rows, limits),
+        _points_seen(label, catalog, facts.per_point_rows, limits.min_points_seen, accepted),
         _coverage(label, catalog, facts.per_point_rows, limits.coverage_warn_ratio),
     ]
 
@@ -131,7 +135,11 @@ def _not_empty(label, facts) -> CheckOutcome:
     return CheckOutcome(NOT_EMPTY, facts.rows > 0, f"{label}: {facts.rows:,} rows", {"rows": facts.rows})
 
 
-def _matches_raw(label, expected, actual, raw_uri) -> CheckOutcome:
+def _matches_raw(label, expected, actual, raw_uri, pruned: bool) -> CheckOutcome:
+    if expected is None and pruned:
+        # Reconciled when it was built; its raw file is gone by the retention policy.
+        text = f"{label}: raw file pruned by BV_RAW_RETENTION_DAYS; content not re-derivable (checked at build)"
+        return CheckOutcome(MATCHES_RAW, True, text, {"reason": text, "raw_pruned": True})
     if expected is None:
         text = f"{label}: no raw file at {raw_uri} to reconcile with"
         return CheckOutcome(MATCHES_RAW, False, text, {"reason": text})
@@ -182,14 +190,19 @@ def _in_catalog(label, storage, site, version, actual) -> CheckOutcome:
     return CheckOutcome(IN_CATALOG, not unknown, text, meta)
 
 
-def _points_seen(label, names, per_point_rows, limits: Thresholds) -> CheckOutcome:
-    seen = sum(1 for n in names if per_point_rows.get(n, 0) > 0)
-    share = seen / len(names) if names else 1.0
-    ok = share >= limits.min_points_seen
-    text = f"{label}: {seen} of {len(names)} collect-enabled points sent samples ({share:.1%}, floor {limits.min_points_seen:.0%})"
-    meta = {"points_seen": seen, "catalog_points": len(names), "share": round(share, 4), "floor": limits.min_points_seen}
-    if not ok and limits.accept_partial:
-        text += "; accepted as a known partial day (run tag bv/accept_partial)"
+def _points_seen(label, catalog, per_point_rows, floor: float, accepted: bool) -> CheckOutcome:
+    # Change-of-value points (no collect interval) may rightly stay silent all day: only
+    # points sampled on an interval count towards the floor.
+    intervals = dict(zip(catalog.column("name").to_pylist(), catalog.column("collect_interval").to_pylist()))
+    polled = [n for n, i in intervals.items() if i and i > 0]
+    seen = sum(1 for n in polled if per_point_rows.get(n, 0) > 0)
+    share = seen / len(polled) if polled else 1.0
+    ok = share >= floor
+    text = (f"{label}: {seen} of {len(polled)} interval-sampled points sent samples ({share:.1%}, floor {floor:.0%})"
+            + (f"; {len(intervals) - len(polled)} change-of-value points not counted" if len(polled) < len(intervals) else ""))
+    meta = {"points_seen": seen, "points_counted": len(polled), "share": round(share, 4), "floor": floor}
+    if not ok and accepted:
+        text += "; accepted as a known partial day (run tag bv/accept_partial, recorded in the archive)"
         meta["accepted_partial"] = True
         ok = True
     return CheckOutcome(POINTS_SEEN, ok, text, meta)

@@ -372,21 +372,27 @@ def _decide(info, day, day_start, params, history, counts, present, first_ts, la
     stale_us = params.stale_hours * 3600 * US
     flat_us = params.flatline_hours * 3600 * US
     statuses, reasons, severities, expecteds, modes, stales, flats = [], [], [], [], [], [], []
+    # Plain lists: the loop below touches each point once, and numpy scalars are slow there.
+    counts_l, interval_l, spacing_l = counts.tolist(), info.interval_s.tolist(), med_spacing.tolist()
+    usual_l, gap_l, trailing_l, inner_l = (history.median_samples.tolist(), longest_gap_us.tolist(),
+                                           trailing.tolist(), max_gap_in.tolist())
+    analog_l, setpoint_l, flat_l = kind_analog.tolist(), info.setpoint.tolist(), longest_flat_us.tolist()
+    range_l, spikes_l = out_of_range.tolist(), spikes.tolist()
     for i in range(n_points):
-        samples = int(counts[i])
-        interval = int(info.interval_s[i])
+        samples = counts_l[i]
+        interval = interval_l[i]
         # Sampling mode: regular at the catalog interval, or change of value.
         if interval <= 0:
             mode = "cov"
         elif samples >= 3:
-            mode = "cov" if med_spacing[i] > IRREGULAR_FACTOR * interval * US else "interval"
+            mode = "cov" if spacing_l[i] > IRREGULAR_FACTOR * interval * US else "interval"
         else:
             mode = history.last_mode[i] or "interval"
-        usual = history.median_samples[i]
+        usual = usual_l[i]
         if mode == "interval":
             expected = int(round(DAY_S / interval))
         else:
-            expected = int(round(usual)) if not np.isnan(usual) else None
+            expected = int(round(usual)) if not math.isnan(usual) else None
         findings: list[tuple[int, str]] = []
         if samples == 0:
             status, reason, severity = "dead", "no samples", W_DEAD
@@ -398,30 +404,30 @@ def _decide(info, day, day_start, params, history, counts, present, first_ts, la
                 findings.append((W_COUNT, f"{samples} samples, usually {expected} (change of value)"))
             judged_stale = mode == "interval" or (
                 expected is not None and expected * params.stale_hours / 24 >= COV_STALE_MIN_SAMPLES)
-            stale = bool(judged_stale and longest_gap_us[i] >= stale_us)
+            stale = bool(judged_stale and gap_l[i] >= stale_us)
             if stale:
-                if trailing[i] >= max_gap_in[i]:
+                if trailing_l[i] >= inner_l[i]:
                     text = (f"no sample since {_hhmm(last_ts[i], day_start)} UTC "
-                            f"({trailing[i] / 3.6e9:.1f} h to the end of the day)")
-                elif gap_end_row[i] >= 0 and ts[gap_end_row[i]] - max_gap_in[i] == day_start:
-                    text = f"no sample until {_hhmm(first_ts[i], day_start)} UTC ({max_gap_in[i] / 3.6e9:.1f} h)"
+                            f"({trailing_l[i] / 3.6e9:.1f} h to the end of the day)")
+                elif gap_end_row[i] >= 0 and ts[gap_end_row[i]] - inner_l[i] == day_start:
+                    text = f"no sample until {_hhmm(first_ts[i], day_start)} UTC ({inner_l[i] / 3.6e9:.1f} h)"
                 else:
                     end = int(ts[gap_end_row[i]])
-                    text = (f"no sample for {max_gap_in[i] / 3.6e9:.1f} h "
-                            f"({_hhmm(end - max_gap_in[i], day_start)}–{_hhmm(end, day_start)} UTC)")
+                    text = (f"no sample for {inner_l[i] / 3.6e9:.1f} h "
+                            f"({_hhmm(end - inner_l[i], day_start)}–{_hhmm(end, day_start)} UTC)")
                 findings.append((W_STALE, text))
-            flat = bool(kind_analog[i] and not info.setpoint[i] and samples >= 2 and longest_flat_us[i] >= flat_us)
+            flat = bool(analog_l[i] and not setpoint_l[i] and samples >= 2 and flat_l[i] >= flat_us)
             if flat:
                 row = run_start[flat_run[i]]
-                findings.append((W_FLATLINE, f"unchanged at {_fmt_value(v[row])} for {longest_flat_us[i] / 3.6e9:.1f} h "
+                findings.append((W_FLATLINE, f"unchanged at {_fmt_value(v[row])} for {flat_l[i] / 3.6e9:.1f} h "
                                              f"(from {_hhmm(ts[row], day_start)} UTC)"))
-            if out_of_range[i]:
+            if range_l[i]:
                 symbol = unit_range(info.units[i])[2]
                 bounds = f"{_fmt_value(lo[i])}…{_fmt_value(hi[i])}" if np.isfinite(hi[i]) else f"below {_fmt_value(lo[i])}"
-                findings.append((W_RANGE, f"{out_of_range[i]} samples out of range ({bounds} {symbol}; "
+                findings.append((W_RANGE, f"{range_l[i]} samples out of range ({bounds} {symbol}; "
                                           f"seen {_fmt_value(vmin[i])}…{_fmt_value(vmax[i])})"))
-            if spikes[i]:
-                findings.append((W_SPIKES, f"{spikes[i]} spike{'s' if spikes[i] != 1 else ''}"))
+            if spikes_l[i]:
+                findings.append((W_SPIKES, f"{spikes_l[i]} spike{'s' if spikes_l[i] != 1 else ''}"))
             findings.sort(key=lambda f: -f[0])
             status = "degraded" if findings else "ok"
             reason = "; ".join(text for _, text in findings)

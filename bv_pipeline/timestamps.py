@@ -1,7 +1,10 @@
 """ACE time strings -> UTC epoch microseconds.
 
 ACE sends ISO 8601 with microseconds and no zone (naive means UTC); we also accept a `Z`
-or `+HH:MM` suffix and a space instead of `T`. Parsing runs over distinct strings only.
+or `±HH[:]MM` suffix, a space instead of `T`, either letter case and surrounding whitespace.
+Exactly this shape is a time (the archive check's SQL implements the same contract on its
+own); anything else — week dates, basic format, unpadded fields — is a bad time.
+Parsing runs over distinct strings only.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 BAD_TIME = np.iinfo(np.int64).min  # sentinel for an unparseable time string
-_ZONED_RE = r"(Z|z|[+-]\d{2}:?\d{2})$"
+_ZONED_RE = r"(Z|[+-]\d{2}:?\d{2})$"
+TIME_SHAPE = (r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?"
+              r"(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)?$")
 
 
 def _parse_one(text: str | None) -> int:
     if text is None:
         return BAD_TIME
     try:
-        dt = datetime.fromisoformat(text.strip().replace("z", "Z"))
+        dt = datetime.fromisoformat(text.strip().upper())
     except ValueError:
         return BAD_TIME
     if dt.tzinfo is None:
@@ -44,10 +49,10 @@ def parse_time_dictionary(dictionary: pa.Array) -> np.ndarray:
     if len(dictionary) == 0:
         return out
     strings = dictionary.cast(pa.string())
-    is_null = pc.is_null(strings).to_numpy(zero_copy_only=False)
-    filled = pc.fill_null(strings, "")
+    filled = pc.utf8_upper(pc.utf8_trim(pc.fill_null(strings, ""), " \t\n\r\x0b\x0c"))
+    shaped = pc.match_substring_regex(filled, TIME_SHAPE).to_numpy(zero_copy_only=False)
     zoned = pc.match_substring_regex(filled, _ZONED_RE).to_numpy(zero_copy_only=False)
-    for group_mask, is_zoned in ((zoned & ~is_null, True), (~zoned & ~is_null, False)):
+    for group_mask, is_zoned in ((zoned & shaped, True), (~zoned & shaped, False)):
         if group_mask.any():
             out[group_mask] = _cast_group(pc.filter(filled, pa.array(group_mask)), is_zoned)
     return out

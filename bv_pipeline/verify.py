@@ -17,14 +17,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bv_store.days import day_window
-from bv_pipeline.values import FALSE_WORDS, NUMBER_RE, TRUE_WORDS
 from bv_store.schemas import ARCHIVE_DUCKDB_TYPES
 
 EXPECTED_COLUMNS = ARCHIVE_DUCKDB_TYPES
 SCAN_BATCH_ROWS = 256 * 1024
 
-# The same ASCII whitespace values.py trims (DuckDB's trim() strips spaces only).
+# The value and time rules, written again here from the README's contract (not imported
+# from the writer's modules), so a wrong constant on one side shows as a difference.
+SQL_TRUE = ("true", "active", "on")
+SQL_FALSE = ("false", "inactive", "off")
+SQL_NUMBER = r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?"
+# ISO 8601 as ACE sends it: date, T or space, hh:mm[:ss[.ffffff]], optional Z or ±hh[:]mm.
+SQL_TIME = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?"
+            r"(Z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])?")
+# ASCII whitespace trimmed (DuckDB's trim() strips spaces only).
 TRIMMED = "regexp_replace(value, '^[[:space:]]+|[[:space:]]+$', '', 'g')"
+TIME_NORM = "upper(regexp_replace(time, '^[[:space:]]+|[[:space:]]+$', '', 'g'))"
+TIME_US = (f"CASE WHEN regexp_full_match({TIME_NORM}, '{SQL_TIME}') "
+           f"THEN epoch_us(TRY_CAST(replace({TIME_NORM}, ' ', 'T') AS TIMESTAMPTZ)) END")
 
 
 @dataclass
@@ -150,8 +160,8 @@ def expected_content(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_names
     """The archive re-derived from the raw file in SQL — a second implementation of the value
     rule, the day window, the catalog filter and "the last sample ACE sent wins" — per point."""
     start, end = day_window(day)
-    words_true = ", ".join(f"'{w}'" for w in TRUE_WORDS)
-    words_false = ", ".join(f"'{w}'" for w in FALSE_WORDS)
+    words_true = ", ".join(f"'{w}'" for w in SQL_TRUE)
+    words_false = ", ".join(f"'{w}'" for w in SQL_FALSE)
     raw = f"read_parquet('{_q(raw_uri)}', hive_partitioning=false, file_row_number=true)"
     # Small lookup tables first (catalog, valid distinct values, distinct times), so the
     # join below streams the raw file against them instead of hashing the raw file.
@@ -166,12 +176,12 @@ def expected_content(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_names
                         ELSE TRY_CAST({TRIMMED} AS DOUBLE) END AS num
             FROM (SELECT DISTINCT value FROM {_source(raw_uri)} WHERE value IS NOT NULL)
             WHERE lower({TRIMMED}) IN ({words_true}, {words_false})
-               OR (regexp_full_match(lower({TRIMMED}), '{NUMBER_RE.strip('^$')}')
+               OR (regexp_full_match(lower({TRIMMED}), '{SQL_NUMBER}')
                    AND isfinite(TRY_CAST({TRIMMED} AS DOUBLE)))"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE bv_times AS
-            SELECT time, epoch_us(TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ)) - epoch_us(?::TIMESTAMPTZ) AS us
+            SELECT time, {TIME_US} - epoch_us(?::TIMESTAMPTZ) AS us
             FROM (SELECT DISTINCT time FROM {_source(raw_uri)})""",
         [start],
     )
@@ -201,15 +211,17 @@ def expected_archive_rows(con: duckdb.DuckDBPyConnection, raw_uri: str, catalog_
     return sum(c.rows for c in expected_content(con, raw_uri, catalog_names, day).values())
 
 
-def content_mismatches(expected: dict[str, PointContent], actual: dict[str, PointContent]) -> list[str]:
+def content_mismatches(
+    expected: dict[str, PointContent], actual: dict[str, PointContent], source: str = "raw"
+) -> list[str]:
     """One line per point whose archived content differs from the re-derived one (sorted)."""
     out = []
     for point in sorted(set(expected) | set(actual)):
         want, got = expected.get(point), actual.get(point)
         if want is None:
-            out.append(f"{point}: {got.rows} rows archived, none expected from raw")
+            out.append(f"{point}: {got.rows} rows archived, none expected from {source}")
         elif got is None:
-            out.append(f"{point}: {want.rows} rows expected from raw, none archived")
+            out.append(f"{point}: {want.rows} rows expected from {source}, none archived")
         elif want != got and not _same_but_float_sum(want, got):
             diffs = [f"{name} {getattr(got, name)} vs {getattr(want, name)} expected"
                      for name in ("rows", "min", "max", "first_us", "last_us", "ts_sum", "value_sum")
@@ -219,10 +231,12 @@ def content_mismatches(expected: dict[str, PointContent], actual: dict[str, Poin
 
 
 def _same_but_float_sum(a: PointContent, b: PointContent) -> bool:
-    """Equal except for the float sum's rounding (summation order differs between scans)."""
+    """Equal in everything exact (the digest pins every value); the float sum may differ by
+    rounding, since each scan adds in its own order: bounded by the magnitudes summed."""
     if (a.rows, a.min, a.max, a.first_us, a.last_us, a.ts_sum, a.digest) != (b.rows, b.min, b.max, b.first_us, b.last_us, b.ts_sum, b.digest):
         return False
-    return abs(a.value_sum - b.value_sum) <= 1e-9 * max(1.0, abs(a.value_sum), abs(b.value_sum))
+    scale = max(1.0, a.rows * max(abs(a.min), abs(a.max)))
+    return abs(a.value_sum - b.value_sum) <= 1e-9 * scale
 
 
 def raw_rows_in_day(con: duckdb.DuckDBPyConnection, raw_uri: str, day: date) -> int:
@@ -230,7 +244,6 @@ def raw_rows_in_day(con: duckdb.DuckDBPyConnection, raw_uri: str, day: date) -> 
     start, end = day_window(day)
     return con.execute(
         f"""SELECT count(*) FROM {_source(raw_uri)}
-            WHERE TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ) >= ?
-              AND TRY_CAST(replace(time, ' ', 'T') AS TIMESTAMPTZ) < ?""",
+            WHERE {TIME_US} >= epoch_us(?::TIMESTAMPTZ) AND {TIME_US} < epoch_us(?::TIMESTAMPTZ)""",
         [start, end],
     ).fetchone()[0]

@@ -64,24 +64,33 @@ def diff_against_ace(client, storage: Storage, site: str, day: date, *, connect=
 
     from bv_pipeline.archive_build import build_archive
     from bv_pipeline.raw_ingest import ingest_site_day
+    import pyarrow.parquet as pq
+
     from bv_pipeline.verify import archive_content, content_mismatches
-    from bv_store.catalog import read_catalog_names
+    from bv_store.catalog import read_catalog_names, read_catalog_version_names
     from bv_store.layout import archive_key
+    from bv_store.schemas import ARCHIVE_CATALOG_META
     from bv_store.storage import LocalStorage
 
     label = f"{day.isoformat()}|{site}"
     scratch_root = Path(tempfile.mkdtemp(prefix="bv-verify-"))
     try:
         scratch = LocalStorage(scratch_root)
+        names = read_catalog_names(storage, site)
+        if storage.exists(archive_key(site, day)):  # rebuild with the catalog the stored day was built from
+            with storage.local_copy(archive_key(site, day)) as path:
+                version = ((pq.ParquetFile(path).schema_arrow.metadata or {}).get(ARCHIVE_CATALOG_META.encode(), b"")).decode()
+            if version:
+                names = read_catalog_version_names(storage, site, version)
         ingest_site_day(client, scratch, site, day)
-        fresh = build_archive(scratch, site, day, read_catalog_names(storage, site))
+        fresh = build_archive(scratch, site, day, names)
         with connect(storage) as con:
             stored = archive_content(con, storage.uri(archive_key(site, day)), day) if storage.exists(archive_key(site, day)) else {}
         with connect(scratch) as con:
             again = archive_content(con, scratch.uri(archive_key(site, day)), day) if not fresh.no_data else {}
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
-    bad = content_mismatches(again, stored)
+    bad = content_mismatches(again, stored, source="a fresh fetch from ACE")
     rows = sum(c.rows for c in stored.values())
     text = (f"{label}: the stored archive equals a fresh fetch from ACE ({len(stored)} points, {rows:,} rows)" if not bad
             else f"{label}: {len(bad)} points differ from a fresh fetch from ACE, first {bad[0]}")

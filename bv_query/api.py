@@ -1,9 +1,9 @@
 """HTTP API and chart page: `bv serve --host --port` (FastAPI on uvicorn).
 
 Endpoints: `GET /timeseries/query` (compatible with the original Query Worker), `GET /health`,
-`GET /sites`, `GET /sites/{site}/points?q=&tag=`, the chart page at `/`, and the OpenAPI
-document at `/openapi.json`. Bad input is a 4xx JSON `{"error", "parameter"}`; nothing a
-client sends produces a 500.
+`GET /sites`, `GET /sites/{site}/points?q=&tag=&status=`, `GET /sites/{site}/health` (point
+health, bv_query/health.py), the chart page at `/`, and the OpenAPI document at `/openapi.json`.
+Bad input is a 4xx JSON `{"error", "parameter"}`; nothing a client sends produces a 500.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bv_config.settings import Settings
-from bv_query import render
+from bv_query import health as point_health, render
 from bv_query.auth import AuthError, KeyRing, parse_api_keys
 from bv_query.engine import QueryEngine
 from bv_query.errors import QueryError
@@ -29,6 +30,50 @@ from bv_store.storage import StorageError
 log = logging.getLogger("bv_query.api")
 STATIC = Path(__file__).parent / "static"
 SMALL_RESULT_ROWS = 20_000  # below this, JSON is sent in one piece (faster than streaming)
+
+
+class ApiError(BaseModel):
+    """The body of every error answer (4xx, 503), as `_error` writes it."""
+
+    error: str = Field(description="what went wrong, in words; never a key or a secret")
+    parameter: str | None = Field(None, description="the query or path parameter that caused it, when one did")
+
+
+# Documented on every operation but /health (see _document_errors); the handlers below send them.
+ERROR_RESPONSES = {
+    400: {"model": ApiError, "description": "Bad input; `parameter` names the parameter"},
+    401: {"model": ApiError, "description": "BV_API_KEYS is set and no accepted `Authorization: Bearer <key>` was "
+                                            "sent (header `WWW-Authenticate: Bearer`)"},
+    403: {"model": ApiError, "description": "The API key may not read this site"},
+    404: {"model": ApiError, "description": "Unknown site (no catalog, archive or live data), no such file, or no path"},
+    503: {"model": ApiError, "description": "The storage could not be read"},
+}
+SITE_DESCRIPTION = "site name (as listed by GET /sites)"
+
+
+def _document_errors(app: FastAPI) -> None:
+    """OpenAPI: /health declares no error; FastAPI's default 422 is dropped everywhere (invalid
+    parameters are answered 400 with ApiError); a `{site}` path parameter is described."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            doc = build()
+            for path, operations in doc.get("paths", {}).items():
+                for operation in operations.values():
+                    responses = operation.get("responses", {})
+                    responses.pop("422", None)
+                    if path == "/health":
+                        for status in ERROR_RESPONSES:
+                            responses.pop(str(status), None)
+                    for parameter in operation.get("parameters", []):
+                        if parameter["in"] == "path" and parameter["name"] == "site":
+                            parameter.setdefault("description", SITE_DESCRIPTION)
+            for unused in ("HTTPValidationError", "ValidationError"):
+                doc.get("components", {}).get("schemas", {}).pop(unused, None)
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def _error(status: int, message: str, parameter: str | None = None) -> JSONResponse:
@@ -58,7 +103,9 @@ def create_app(
         docs_url=None,  # Swagger UI would load from a CDN; the OpenAPI document is served
         redoc_url=None,
         description="Time series of building sensor points, from the archive, rollups and live store.",
+        responses=ERROR_RESPONSES,
     )
+    _document_errors(app)
     app.state.engine, app.state.keys = engine, keys
     origins = list(settings.cors_origins) if cors_origins is None else [o.strip() for o in cors_origins.split(",") if o.strip()]
     if origins:
@@ -113,22 +160,27 @@ def create_app(
     @app.get("/sites/{site}/points", summary="Search a site's points (every word must match)")
     def points(
         request: Request,
-        site: str,
+        site: str = PathParam(description=SITE_DESCRIPTION),
         q: str | None = Query(None, description='words, e.g. "vav 12 temp"'),
         tag: str | None = Query(None, description="a marker tag, or key=value of a kv tag"),
+        status: str | None = Query(None, description="ok, degraded or dead in the newest point health file"),
         limit: str | None = Query("50", description="at most this many (1..1000)"),
-        offset: str | None = Query("0"),
+        offset: str | None = Query("0", description="skip this many matches first (0..10000000)"),
     ):
         key = _key(request)
         KeyRing.check_site(key, site)
         lim, off = _int_param(limit, "limit", 1, 1000, 50), _int_param(offset, "offset", 0, 10**7, 0)
-        found = engine.search_points(site, q, tag)
+        found = point_health.filter_by_status(engine, site, engine.search_points(site, q, tag), status)
         return {"site": site, "total": len(found), "points": [p.to_json() for p in found[off : off + lim]]}
 
-    @app.get("/timeseries/query", summary="Samples or buckets of points over [start_time, end_time)")
+    point_health.register_routes(app)  # GET /sites/{site}/health (bv_query/health.py)
+
+    @app.get("/timeseries/query", summary="Samples or buckets of points over [start_time, end_time)",
+             responses={200: {"description": "The rows, in the asked `format`",
+                              "content": {render.MEDIA_TYPES[f]: {} for f in ("csv", "parquet", "arrow")}}})
     def timeseries(
         request: Request,
-        site_name: str | None = Query(None),
+        site_name: str | None = Query(None, description=SITE_DESCRIPTION),
         point_names: str | None = Query(None, description="comma-separated point names"),
         point: list[str] = Query([], description="a point name (repeatable; for names with commas)"),
         start_time: str | None = Query(None, description="ISO 8601 (zone or naive UTC), epoch s or epoch ms"),

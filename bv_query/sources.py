@@ -149,16 +149,22 @@ class SourceIndex:
         plan = SourcePlan()
         archived = self.archive_days(site)
         months = self.rollup_months(site) if use_rollup else {}
+        # Per month, once: its rollup's coverage and URI (a year is 365 days but 12 months).
+        coverage_of: dict[str, dict[str, int]] = {}
+        uri_of: dict[str, str] = {}
         day = start.astimezone(timezone.utc).date()
-        while day_window(day)[0] < end:
-            day_start, day_end = day_window(day)
+        day_start, day_end = day_window(day)
+        while day_start < end:
             whole_day = start <= day_start and day_end <= end
-            month = day.strftime("%Y-%m")
+            month = f"{day.year:04d}-{day.month:02d}"
             if day in archived and whole_day and month in months:
-                coverage = self.rollup_coverage(con, site, month, months[month])
-                if coverage.get(day.isoformat()) == archived[day]:
-                    plan.rollup_days[day] = self.storage.uri(rollup_key(site, month))
+                if month not in coverage_of:
+                    coverage_of[month] = self.rollup_coverage(con, site, month, months[month])
+                    uri_of[month] = self.storage.uri(rollup_key(site, month))
+                if coverage_of[month].get(day.isoformat()) == archived[day]:
+                    plan.rollup_days[day] = uri_of[month]
                     day += timedelta(days=1)
+                    day_start, day_end = day_end, day_end + timedelta(days=1)
                     continue
             if day in archived:
                 plan.archive[day] = self.storage.uri(archive_key(site, day))
@@ -172,4 +178,5 @@ class SourceIndex:
                 else:
                     plan.missing.append(day)
             day += timedelta(days=1)
+            day_start, day_end = day_end, day_end + timedelta(days=1)
         return plan

@@ -77,6 +77,8 @@ class PointParams:
         self.null_ppm = np.array([s.null_ppm for s in specs], dtype=np.int64)
         self.nan_ppm = np.array([s.nan_ppm for s in specs], dtype=np.int64)
         self.n = n
+        # Value faults (bv_sim.point_faults), set by Site: point index -> [(fault, text or None)].
+        self.faults: dict[int, list] = {}
 
 
 def _analog(p: PointParams, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -145,4 +147,39 @@ def values(p: PointParams, idx: np.ndarray, t: np.ndarray) -> list:
     out[r < p.null_ppm[idx]] = None
     nan = (r >= 999_999 - p.nan_ppm[idx]) & (r < 999_999)
     out[nan] = "nan"
+    if p.faults:
+        apply_faults(p, idx, t, out)
     return out.tolist()
+
+
+def fault_text(p: PointParams, i: int, value: float) -> str:
+    """A value as point i prints it (a word for binary kinds)."""
+    code = int(p.kind[i])
+    if code in WORDS:
+        return WORDS[code][int(bool(value))]
+    if code == MULTISTATE:
+        return str(int(value))
+    return format_numbers(np.array([float(value)]), p.decimals[[i]])[0]
+
+
+def apply_faults(p: PointParams, idx: np.ndarray, t: np.ndarray, out: np.ndarray) -> None:
+    """Stuck and out-of-range windows send their fixed text; a spiked slot adds `size`.
+
+    p.faults: point index -> [(fault, payload)], payload the fixed text (stuck, out_of_range)
+    or (slot µs, slot numbers) of the samples to spike."""
+    for i, faults in p.faults.items():
+        mine = idx == i
+        if not mine.any():
+            continue
+        for fault, payload in faults:
+            if fault.kind in ("stuck", "out_of_range"):
+                out[mine & (t >= fault.start_us) & (t < fault.end_us)] = payload
+            elif fault.kind == "spikes":
+                slot_us, slots = payload
+                for k in np.flatnonzero(mine & np.isin(t // slot_us, slots)).tolist():
+                    try:
+                        x = float(out[k])
+                    except (TypeError, ValueError):
+                        continue  # null, "nan" or a word: nothing to spike
+                    if np.isfinite(x):
+                        out[k] = fault_text(p, i, x + fault.size)

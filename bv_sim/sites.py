@@ -15,7 +15,8 @@ from typing import Iterator
 
 import numpy as np
 
-from bv_sim.signals import PointParams, stable_seed, values
+from bv_sim.point_faults import MINUTE_US, PointFault, dead_windows, time_us
+from bv_sim.signals import PointParams, fault_text, stable_seed, values
 from bv_sim.timeseries import Pager, Schedule, format_time_us, time_strings, to_us
 
 CREATED = "2023-04-12T16:20:11.482913"
@@ -63,6 +64,7 @@ class PointSpec:
     phase_h: float = 0.0
     null_ppm: int = 15  # chance per million samples of a null value
     nan_ppm: int = 8  # ... and of the string "nan"
+    faults: list[PointFault] | None = None  # stuck / dead / out of range / spikes at known times
 
 
 @dataclass
@@ -82,6 +84,8 @@ class SiteSpec:
     latitude: float = 39.7817
     longitude: float = -89.6501
     archived: bool = False
+    # More point faults, by point path (the name after `<client>/<site>/`): for synthetic sites.
+    faults: dict[str, list[PointFault]] | None = None
     _model: "Site | None" = field(default=None, init=False, repr=False, compare=False)
 
     def model(self) -> "Site":
@@ -179,10 +183,50 @@ class Site:
         site_seed = stable_seed(f"{spec.client}/{spec.name}")
         self.params = PointParams(specs, [stable_seed(n) ^ site_seed for n in names])
         groups = [(p.device or p.path.rsplit("/", 1)[0], p.interval_s, p.cov) for p in specs]
-        self.pager = Pager(Schedule(site_seed, groups))
+        self.faults = self._faults_by_index(spec, specs)
+        self.pager = Pager(Schedule(site_seed, groups, dead=dead_windows(self.faults)))
+        self.params.faults = self._value_faults()
         self._points = [self._point_dict(i, p, n) for i, (p, n) in enumerate(zip(specs, names))]
         self.weather_fields = {p.path.split("/", 1)[1]: i for i, p in enumerate(specs)
                                if p.path.startswith("weather/")}
+
+    def _faults_by_index(self, spec: SiteSpec, specs: list[PointSpec]) -> dict[int, list[PointFault]]:
+        out: dict[int, list[PointFault]] = {}
+        paths = {p.path: i for i, p in enumerate(specs)}
+        for i, p in enumerate(specs):
+            if p.faults:
+                out.setdefault(i, []).extend(p.faults)
+        for path, faults in (spec.faults or {}).items():
+            if path not in paths:
+                raise ValueError(f"site {spec.name}: a fault names no point {path!r}")
+            out.setdefault(paths[path], []).extend(faults)
+        return out
+
+    def _value_faults(self) -> dict[int, list]:
+        """point index -> [(fault, payload)]: the fixed text of a stuck or out-of-range point (a
+        stuck point without a value keeps the one it had at the fault's start), or for spikes
+        (slot µs, slot numbers): the sample of the point's scrape slot holding each listed time
+        (one sample per time; a change-of-value point: the samples of that minute)."""
+        out: dict[int, list] = {}
+        for i, faults in self.faults.items():
+            for f in faults:
+                if f.kind == "dead":
+                    continue
+                if f.kind == "spikes":
+                    p = self.point_specs[i]
+                    slot_us = MINUTE_US if p.cov else int(p.interval_s) * 1_000_000
+                    slots = np.array(sorted({time_us(x) // slot_us for x in f.at}), dtype=np.int64)
+                    out.setdefault(i, []).append((f, (slot_us, slots)))
+                    continue
+                if f.kind in ("stuck", "out_of_range"):
+                    if f.value is not None:
+                        text = fault_text(self.params, i, f.value)
+                    else:
+                        text = values(self.params, np.array([i]), np.array([f.start_us]))[0]
+                        if text in (None, "nan"):
+                            text = fault_text(self.params, i, self.point_specs[i].base)
+                out.setdefault(i, []).append((f, text))
+        return out
 
     # ------------------------------------------------------------------ catalog
     def site_dict(self) -> dict:

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 import numpy as np
 import orjson
 
+from bv_sim.point_faults import drop_dead
 from bv_sim.signals import hash2, stable_seed
 
 US = 1_000_000
@@ -52,8 +53,11 @@ class Schedule:
     """When each point is sampled: scrape groups (one device + interval share one time per
     scrape, with a few ms - 2 s of jitter) and change-of-value points at irregular times."""
 
-    def __init__(self, site_seed: int, points: list[tuple[str, int, bool]]):
-        # points: (scrape group key, interval_s, cov) per point index
+    def __init__(self, site_seed: int, points: list[tuple[str, int, bool]],
+                 dead: dict[int, list[tuple[int, int]]] | None = None):
+        # points: (scrape group key, interval_s, cov) per point index; dead: point index ->
+        # [start µs, end µs) windows whose samples do not exist (bv_sim.point_faults)
+        self.dead = dead or {}
         groups: dict[tuple[str, int], list[int]] = {}
         cov = []
         for i, (key, interval_s, is_cov) in enumerate(points):
@@ -111,7 +115,10 @@ class Schedule:
         t = np.concatenate(times) if times else np.empty(0, np.int64)
         p = np.concatenate(pids) if pids else np.empty(0, np.int64)
         order = np.lexsort((p, t))
-        return p[order].astype(np.int32), t[order]
+        p, t = p[order].astype(np.int32), t[order]
+        if self.dead:
+            p, t = drop_dead(p, t, self.dead)
+        return p, t
 
 
 class Pager:

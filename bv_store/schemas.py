@@ -33,6 +33,9 @@ PARQUET_OPTIONS = dict(compression="zstd", compression_level=6, use_dictionary=T
 # Parquet key-value metadata of an archive file: the catalog version it was built from
 # (points/site=<s>/versions/<version>.parquet), so points_in_catalog checks against it.
 ARCHIVE_CATALOG_META = "bv_catalog_version"
+# "true" when the day was archived as a known partial day (run tag bv/accept_partial), so
+# later checks and `bv verify` judge it the same way.
+ARCHIVE_PARTIAL_META = "bv_accepted_partial"
 
 # rollup/hourly/: per point and UTC hour.
 ROLLUP_COLUMNS = ("point", "hour", "count", "sum", "min", "max", "first", "last")

@@ -21,6 +21,7 @@ ARCHIVE_COLUMN_SCHEMA = dg.TableSchema(
 )
 # One site-day per run: a day of a large site is millions of samples, and a failed day
 # is retried alone. Throughput comes from runs in parallel, bounded by the ace_api pool.
+ACCEPT_PARTIAL_TAG = "bv/accept_partial"
 ONE_DAY_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 # Raw and archive in one group: the group's "Materialize all" backfills both together.
 SITE_DAY_GROUP = "site_day"
@@ -73,7 +74,9 @@ def build_site_day_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         site, day = site_day_of(context.partition_key)
         store = storage.get_storage()
         names, _version = snapshot_catalog(store, site)  # the archive records this version
-        result = build_archive(store, site, day, names, max_shrink_ratio=settings.max_shrink_ratio, log=context.log)
+        partial = str(context.run.tags.get(ACCEPT_PARTIAL_TAG, "")).lower() == "true"
+        result = build_archive(store, site, day, names, max_shrink_ratio=settings.max_shrink_ratio,
+                               accepted_partial=partial, log=context.log)
         return dg.MaterializeResult(metadata=typed(result.metadata()))
 
     return [raw_site_day, archived_site_day]

@@ -5,15 +5,16 @@ UI shows exactly which one failed. All but coverage are blocking: a failed parti
 not feed anything downstream. The decisions live in bv_pipeline.archive_checks.
 """
 
+from datetime import datetime, timedelta, timezone
+
 import dagster as dg
 
 from bv_assets.partitions import site_day_of
+from bv_assets.site_day.assets import ACCEPT_PARTIAL_TAG
 from bv_config.settings import Settings
 from bv_pipeline.archive_checks import ALL_CHECKS, BLOCKING, CheckOutcome, Thresholds, check_site_day
 from bv_resources.duckdb import StorageDuckDBResource
 from bv_resources.storage import StorageResource
-
-ACCEPT_PARTIAL_TAG = "bv/accept_partial"
 
 
 def thresholds(settings: Settings, tags: dict) -> Thresholds:
@@ -21,7 +22,14 @@ def thresholds(settings: Settings, tags: dict) -> Thresholds:
         min_points_seen=settings.min_points_seen,
         coverage_warn_ratio=settings.coverage_warn_ratio,
         accept_partial=str(tags.get(ACCEPT_PARTIAL_TAG, "")).lower() == "true",
+        raw_pruned_before=raw_pruned_before(settings),
     )
+
+
+def raw_pruned_before(settings: Settings):
+    if settings.raw_retention_days is None:
+        return None
+    return datetime.now(timezone.utc).date() - timedelta(days=settings.raw_retention_days)
 
 
 def to_result(outcome: CheckOutcome) -> dg.AssetCheckResult:

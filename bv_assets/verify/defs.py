@@ -5,6 +5,7 @@ import dagster as dg
 from pydantic import Field
 
 from bv_assets.partitions import site_day_key, site_month_key
+from bv_assets.site_day.checks import raw_pruned_before
 from bv_config.settings import Settings
 from bv_pipeline.archive_checks import Thresholds
 from bv_pipeline.verify_store import verify_stored
@@ -26,7 +27,8 @@ def build(settings: Settings) -> dg.Definitions:
     ) -> list[str]:
         from datetime import date
 
-        limits = Thresholds(settings.min_points_seen, settings.coverage_warn_ratio, config.accept_partial)
+        limits = Thresholds(settings.min_points_seen, settings.coverage_warn_ratio, config.accept_partial,
+                            raw_pruned_before(settings))
         store = storage.get_storage()
         verdicts = verify_stored(store, config.sites, date.fromisoformat(config.start), date.fromisoformat(config.end),
                                  limits, connect=duckdb.connect)

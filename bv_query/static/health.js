@@ -2,45 +2,43 @@
 // reason, from GET /sites/{site}/health?date=YYYY-MM-DD ->
 //   {site, date, summary: {ok, degraded, dead}, points: [{point, display_name, unit, status,
 //    reason, samples, expected, longest_gap_s, stale, flatline, out_of_range, spikes}]}
-// (404 {"error"} when that day has no health data). A point opens its chart for that day.
+// (404 {"error"} when that day has no health data). Without a chosen date the page asks
+// without one: the server answers its newest day. A point opens its chart for that day.
 "use strict";
 const HEALTH_ORDER = ["dead", "degraded", "ok"];
 const HEALTH_TITLES = { dead: "Dead", degraded: "Degraded", ok: "OK" };
-const health = { date: null, seq: 0 };
+// date: the day chosen (URL or date input), null = the newest the server has; shown: the day on screen.
+const health = { date: null, shown: null, seq: 0 };
 
 function healthFromUrl(params) {
   health.date = isDay(params.get("date")) ? params.get("date") : null;
 }
 
-// The date shown: the URL's, else the site's newest archived day, else today (UTC).
-function healthDate() {
-  if (health.date) return health.date;
-  const info = state.sites.find((s) => s.name === site());
-  return info?.last_day || new Date().toISOString().slice(0, 10);
-}
-
 async function loadHealth() {
-  const date = healthDate();
-  $("health-date").value = date;
+  const date = health.date;
+  $("health-date").value = date || "";
   syncUrl();
   const seq = ++health.seq;
+  health.shown = null;
   $("health-summary").replaceChildren();
   $("health-groups").replaceChildren();
   showStatus("Loading health…");
   let body;
   try {
-    body = await getJson(`/sites/${encodeURIComponent(site())}/health?date=${encodeURIComponent(date)}`);
+    body = await getJson(`/sites/${encodeURIComponent(site())}/health` + (date ? `?date=${encodeURIComponent(date)}` : ""));
   } catch (e) {
     if (seq !== health.seq) return;
-    const missing = e.status === 404;
-    const headline = missing ? `No health data for ${site()} on ${date}.` : `The health of ${site()} on ${date} could not be loaded.`;
-    const advice = missing ? "Health is computed per archived day: pick another date." : "Try again later; the server said why below.";
+    const missing = e.status === 404, when = date ? `on ${date}` : "yet";
+    const headline = missing ? `No health data for ${site()} ${when}.` : `The health of ${site()} ${date ? "on " + date + " " : ""}could not be loaded.`;
+    const advice = missing ? "Point health is computed per archived day: pick another date." : "Try again later; the server said why below.";
     healthNotice(headline, advice, e.message, missing ? "missing" : "error");
     showStatus(`${headline} (${e.message})`, true);
     return;
   }
   if (seq !== health.seq) return;
-  renderHealth(body, date);
+  health.shown = isDay(body.date) ? body.date : date || new Date().toISOString().slice(0, 10);
+  $("health-date").value = health.shown;
+  renderHealth(body, health.shown);
 }
 
 function healthNotice(headline, advice, detail, kind) {

@@ -3,7 +3,7 @@
 // history entry (back returns to the previous screen).
 //   chart:   ?site=S&start=T&end=T&point=P…          or  ?site=S&live=1[&refresh=SECONDS]&point=P…
 //   heatmap: ?view=heatmap&site=S&point=P…&days=N[&until=YYYY-MM-DD]   (the first point is shown)
-//   health:  ?view=health&site=S&date=YYYY-MM-DD
+//   health:  ?view=health&site=S[&date=YYYY-MM-DD]
 "use strict";
 const SCREENS = ["chart", "heatmap", "health"];
 const SELECTED_TITLES = {
@@ -16,7 +16,7 @@ function urlFor() {
   if (state.screen !== "chart") q.set("view", state.screen);
   q.set("site", site());
   if (state.screen === "health") {
-    q.set("date", healthDate());
+    if (health.date) q.set("date", health.date);  // none: the newest day with health data
     return "?" + q;
   }
   if (state.screen === "chart") {
@@ -42,13 +42,7 @@ function syncUrl() {
 
 // Shows one screen and draws it; push: a new history entry (a click, not a page load).
 async function showScreen(name, push = false) {
-  state.screen = SCREENS.includes(name) ? name : "chart";
-  document.body.dataset.screen = state.screen;
-  $("chart-view").hidden = state.screen !== "chart";
-  $("heat-view").hidden = state.screen !== "heatmap";
-  $("health-view").hidden = state.screen !== "health";
-  document.querySelectorAll("[data-view]").forEach((b) => b.classList.toggle("on", b.dataset.view === state.screen));
-  if (SELECTED_TITLES[state.screen]) $("selected-title").innerHTML = SELECTED_TITLES[state.screen];
+  setScreen(name);
   if (push) history.pushState(null, "", urlFor());
   liveSync();
   if (state.screen === "heatmap") return drawHeatmap();
@@ -56,9 +50,24 @@ async function showScreen(name, push = false) {
   return draw();
 }
 
+// Only which screen is visible (no drawing).
+function setScreen(name) {
+  state.screen = SCREENS.includes(name) ? name : "chart";
+  document.body.dataset.screen = state.screen;
+  $("chart-view").hidden = state.screen !== "chart";
+  $("heat-view").hidden = state.screen !== "heatmap";
+  $("health-view").hidden = state.screen !== "health";
+  document.querySelectorAll("[data-view]").forEach((b) => b.classList.toggle("on", b.dataset.view === state.screen));
+  if (SELECTED_TITLES[state.screen]) $("selected-title").innerHTML = SELECTED_TITLES[state.screen];
+}
+
 function wireViews() {
   document.querySelectorAll("[data-view]").forEach((b) => b.onclick = () => {
     if (b.dataset.view !== state.screen) showScreen(b.dataset.view, true);
   });
-  window.addEventListener("popstate", () => start());
+  // Back/forward: the screen of that entry at once, then everything from its URL.
+  window.addEventListener("popstate", () => {
+    setScreen(new URLSearchParams(location.search).get("view") || "chart");
+    start();
+  });
 }

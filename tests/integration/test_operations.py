@@ -21,6 +21,12 @@ from bv_store.publish import publish_bytes
 from support.defs import pipeline_defs, storage_with_catalogs
 
 
+def _evaluate(definition, context):
+    """Tick a sensor or schedule and close its context (an open one leaks Dagster state into later tests)."""
+    with context:
+        return definition(context)
+
+
 def _defs(**env):
     return pipeline_defs(Settings.load(env))
 
@@ -84,11 +90,11 @@ def test_a_site_added_to_the_sites_file_is_registered_without_restart(tmp_path):
     sites_sensor = _defs(BV_SITES="demo_office", BV_SITES_FILE=str(tmp_path / "sites.txt")).sensor("sites_sensor")
     ace = {"ace": AceResource(api_base="http://127.0.0.1:9/api", api_key="unused-here")}
     with dg.instance_for_test() as instance:
-        first = sites_sensor(dg.build_sensor_context(instance=instance, resources=ace))
+        first = _evaluate(sites_sensor, dg.build_sensor_context(instance=instance, resources=ace))
         instance.add_dynamic_partitions(SITE_PARTITIONS_NAME, ["demo_office"])
         assert [r.partition_key for r in first.run_requests] == ["demo_office"]
         (tmp_path / "sites.txt").write_text("# added by ops\nnew_site\n")
-        second = sites_sensor(dg.build_sensor_context(instance=instance, resources=ace))
+        second = _evaluate(sites_sensor, dg.build_sensor_context(instance=instance, resources=ace))
         assert [r.partition_key for r in second.run_requests] == ["new_site"]
 
 

@@ -121,3 +121,24 @@ def test_against_ace_diff_sees_a_changed_value(local_pipeline, sim_token):
             2, "value", pa.array([t.column("value")[0].as_py() + 1] + t.column("value").to_pylist()[1:], pa.float64())))
         outcome = diff_against_ace(client, store, SITE, TEST_DAY)
     assert not outcome.passed and LABEL in outcome.description
+
+
+def test_an_empty_archive_file_fails_archive_not_empty(local_pipeline):
+    pipe = local_pipeline
+    assert pipe.catalog(SITE).success and pipe.site_day(SITE).success
+    store = pipe.storage
+    _rewrite(store, archive_key(SITE, TEST_DAY), lambda t: t.slice(0, 0))
+    verdict = verify_stored(store, [SITE], TEST_DAY, TEST_DAY, Thresholds())[0]
+    failed = {o.name: o.description for o in verdict.failed}
+    assert "archive_not_empty" in failed and failed["archive_not_empty"].startswith(LABEL)
+
+
+def test_a_day_whose_raw_file_retention_pruned_still_verifies(local_pipeline):
+    pipe = local_pipeline
+    assert pipe.catalog(SITE).success and pipe.site_day(SITE).success
+    store = pipe.storage
+    store.delete(f"raw/site={SITE}/date={TEST_DAY.isoformat()}/samples.parquet")
+    unpruned = verify_stored(store, [SITE], TEST_DAY, TEST_DAY, Thresholds())[0]
+    assert [o.name for o in unpruned.failed] == ["archive_content_matches_raw"]  # no raw, no retention: loud
+    pruned = verify_stored(store, [SITE], TEST_DAY, TEST_DAY, Thresholds(raw_pruned_before=TEST_DAY + timedelta(days=1)))[0]
+    assert not pruned.failed, pruned.line()

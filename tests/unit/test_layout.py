@@ -16,6 +16,7 @@ DATASETS = {
     "rollup": (lambda s: L.rollup_key(s, "2025-02"), L.parse_rollup_key, lambda s: L.SiteMonthKey(s, "2025-02")),
     "live": (lambda s: L.live_part_key(s, DAY, 1_740_700_800_000_000, "ab12cd"), L.parse_live_part_key,
              lambda s: L.LivePartKey(s, DAY, 1_740_700_800_000_000, "ab12cd")),
+    "health": (lambda s: L.health_key(s, DAY), L.parse_health_key, lambda s: L.SiteDayKey(s, DAY)),
 }
 
 
