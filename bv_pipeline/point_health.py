@@ -6,7 +6,8 @@
 Everything is computed from the archive file (plus the point catalog it was built from and
 the site's previous health files), vectorized with numpy over the whole day: the archive is
 sorted by point then time, so every per-point figure is a segment reduction. A reference
-site-day (4,583 points x 1 min, 6.6 M samples) takes about 2 s.
+site-day (4,583 points x 1 min, 6.6 M samples) takes 2-3 s and about 650 MB on this 2-core machine
+(benchmarks/point_health_bench.py).
 
 The findings, per point (times are UTC; "N h" settings come from `HealthParams`):
 
@@ -27,8 +28,9 @@ longest gap / stale
 flatline
     The longest run of an unchanged value (first to last sample of the run) on an analog point
     is at least `flatline_hours`. Setpoints (marker tag `sp`/`setpoint`, or the word
-    setpoint/stpt/spt/sp in the name or BACnet object name) are analog but are configuration,
-    constant by design, and are not judged on flatline.
+    setpoint / set point / stpt in the name or BACnet object name; a bare "SP" is not enough,
+    it often means static pressure) are analog but are configuration, constant by design, and
+    are not judged on flatline.
 out of range
     The number of samples outside the plausible range of the point's unit (`UNIT_RANGES`
     below; analog points only; a unit not in the table is not judged).
@@ -77,6 +79,7 @@ DAY_US = DAY_S * US
 IRREGULAR_FACTOR = 1.5  # median spacing above this many intervals: sampled by change of value
 COV_STALE_MIN_SAMPLES = 4  # a COV point is judged stale only if it usually reports this often per stale window
 MAD_TO_SIGMA = 1.4826
+MEDIAN_BLOCK = 1 << 20  # values per stacked median call (memory bound, not speed)
 
 # Plausible ranges per unit. Keys are unit names normalized by `unit_key` (BACnet engineering
 # unit names as ACE reports them, or the usual symbols a kv tag may carry).
@@ -108,7 +111,8 @@ UNIT_ALIASES = {
 # Severity weights: `severity` is their sum (dead alone is above any sum of the others).
 W_DEAD, W_STALE, W_FLATLINE, W_RANGE, W_COUNT, W_SPIKES = 1000, 300, 200, 150, 100, 50
 
-_SETPOINT_WORDS = re.compile(r"(?<![a-z0-9])(setpoint|set point|stpt|spt|sp)(?![a-z0-9])", re.IGNORECASE)
+# A bare "SP" is not enough in a name: it is as often static pressure (Duct SP) as setpoint.
+_SETPOINT_WORDS = re.compile(r"(?<![a-z0-9])(setpoint|set point|stpt)(?![a-z0-9])", re.IGNORECASE)
 _DISCRETE_TYPES = ("binary", "multistate")
 
 
@@ -209,7 +213,10 @@ def _group_median(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
         if length == 0:
             continue
         groups = np.flatnonzero(counts == length)
-        out[groups] = np.median(values[starts[groups][:, None] + np.arange(length)], axis=1)
+        step = max(1, MEDIAN_BLOCK // int(length))  # bounded temporaries: about MEDIAN_BLOCK values at a time
+        for k in range(0, len(groups), step):
+            block = groups[k:k + step]
+            out[block] = np.median(values[starts[block][:, None] + np.arange(length)], axis=1)
     return out
 
 
@@ -264,6 +271,7 @@ def compute_health(
         prev_ts[1:] = ts[:-1]
     prev_ts[new_group] = day_start
     gap_in = ts - prev_ts
+    del prev_ts
     max_gap_in = _segment_reduce(np.maximum, gap_in, starts, present, 0)
     first_ts = np.zeros(n_points, dtype=np.int64)
     last_ts = np.zeros(n_points, dtype=np.int64)
@@ -277,10 +285,14 @@ def compute_health(
         hit = np.flatnonzero(gap_in == np.repeat(max_gap_in, counts))
         g_hit, first_hit = np.unique(gid[hit], return_index=True)
         gap_end_row[g_hit] = hit[first_hit]
+        del hit
 
     # Median spacing (for regular vs change-of-value sampling).
     inner = ~new_group
-    med_spacing = _group_median(gap_in[inner].astype(np.float64), np.maximum(counts - 1, 0))
+    spacing = gap_in[inner].astype(np.float64)
+    del gap_in
+    med_spacing = _group_median(spacing, np.maximum(counts - 1, 0))
+    del spacing
 
     vmin = _segment_reduce(np.minimum, v, starts, present, np.nan) if n else np.full(n_points, np.nan)
     vmax = _segment_reduce(np.maximum, v, starts, present, np.nan) if n else np.full(n_points, np.nan)
@@ -314,6 +326,7 @@ def compute_health(
     run_start = np.flatnonzero(changed)
     run_end = np.append(run_start[1:], n) - 1
     run_len_us = ts[run_end] - ts[run_start] if n else np.empty(0, np.int64)
+    del changed, run_end
     run_gid = gid[run_start] if n else np.empty(0, np.int64)
     runs_per_group = np.bincount(run_gid, minlength=n_points)
     run_starts = np.concatenate(([0], np.cumsum(runs_per_group)))
@@ -323,6 +336,8 @@ def compute_health(
         hit = np.flatnonzero(run_len_us == np.repeat(longest_flat_us, runs_per_group))
         g_hit, first_hit = np.unique(run_gid[hit], return_index=True)
         flat_run[g_hit] = hit[first_hit]
+        del hit
+    del run_len_us, run_gid
 
     # Out of range, by unit (analog points only).
     lo = np.full(n_points, -np.inf)
@@ -336,6 +351,7 @@ def compute_health(
     if n and ranged.any():
         outside = (v < lo[gid]) | (v > hi[gid])
         out_of_range = np.bincount(gid[outside], minlength=n_points).astype(np.int64)
+        del outside
 
     # Spikes: robust z of first differences, a sample that jumps out and straight back.
     spikes = np.zeros(n_points, dtype=np.int64)
@@ -345,17 +361,20 @@ def compute_health(
         dg = gid[diff_rows]
         per_point = np.bincount(dg, minlength=n_points)
         med_d = _group_median(d, per_point)
-        mad = _group_median(np.abs(d - med_d[dg]), per_point)
+        dev = d - med_d[dg]
+        mad = _group_median(np.abs(dev), per_point)
         # The smallest non-zero step per point (diff rows are grouped by point: segment minima).
         seg = np.concatenate(([0], np.cumsum(per_point)))
         absd = np.abs(d)
         step = _segment_reduce(np.minimum, np.where(absd > 0, absd, np.inf), seg, per_point > 0, np.inf)
+        del absd, d
         scale = np.maximum(MAD_TO_SIGMA * np.nan_to_num(mad), np.where(np.isfinite(step), step, 0.0))
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = (d - med_d[dg]) / scale[dg]
+            z = dev / scale[dg]
+        del dev
         flag = (scale[dg] > 0) & (np.abs(z) > params.spike_z)
         # diff k is the jump into row diff_rows[k]; diff k+1 the jump out of it (same point).
-        if len(d) > 1:
+        if len(z) > 1:
             both = flag[:-1] & flag[1:] & (diff_rows[1:] == diff_rows[:-1] + 1) & (dg[1:] == dg[:-1])
             both &= np.sign(z[:-1]) != np.sign(z[1:])
             spikes = np.bincount(dg[:-1][both], minlength=n_points).astype(np.int64)
@@ -470,16 +489,23 @@ def _decide(info, day, day_start, params, history, counts, present, first_ts, la
 
 # --- storage: inputs, history, the file ----------------------------------------------
 
+def _column(pf: pq.ParquetFile, name: str, dtype) -> np.ndarray:
+    """One column as a numpy array (read alone, so only one column is decoded at a time)."""
+    chunks = pf.read(columns=[name]).column(name).chunks
+    parts = [c.cast(pa.int64()) if pa.types.is_timestamp(c.type) else c for c in chunks]
+    arrays = [c.to_numpy(zero_copy_only=False) for c in parts]
+    return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.empty(0, dtype)
+
+
 def read_day_samples(path, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None, int]:
     """(catalog index, ts µs, value) of an archive file's rows whose point is in `names`
     (sorted), its recorded catalog version, and its row count."""
     pf = pq.ParquetFile(path)
     meta = pf.schema_arrow.metadata or {}
     version = meta.get(ARCHIVE_CATALOG_META.encode())
-    table = pf.read(columns=["point", "ts", "value"])
     catalog = pa.array(names, pa.string())
     idx_parts = []
-    for chunk in table.column("point").chunks:
+    for chunk in pf.read(columns=["point"]).column("point").chunks:
         if pa.types.is_dictionary(chunk.type):
             rank = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=catalog)
             rank = np.append(rank.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64), -1)
@@ -489,12 +515,15 @@ def read_day_samples(path, names: list[str]) -> tuple[np.ndarray, np.ndarray, np
             rank = pc.index_in(chunk.cast(pa.string()), value_set=catalog)
             idx_parts.append(rank.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64))
     idx = np.concatenate(idx_parts) if idx_parts else np.empty(0, np.int64)
-    ts = table.column("ts").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-    val = table.column("value").combine_chunks().to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    del idx_parts
+    ts = _column(pf, "ts", np.int64)
+    val = _column(pf, "value", np.float64)
+    rows = pf.metadata.num_rows
+    pa.default_memory_pool().release_unused()  # the decoded columns are numpy copies now
     keep = idx >= 0
     if not keep.all():
         idx, ts, val = idx[keep], ts[keep], val[keep]
-    return idx, ts, val, version.decode() if version else None, table.num_rows
+    return idx, ts, val, version.decode() if version else None, rows
 
 
 def read_history(storage: Storage, site: str, day: date, names: list[str], days: int) -> History:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi import Query, Request
@@ -147,19 +148,29 @@ def point_days(engine, site: str, point: str, start: date | None, end: date | No
     if (end - start).days + 1 > engine.max_range_days:
         raise QueryError("start", f"at most {engine.max_range_days} days per request (BV_QUERY_MAX_DAYS)")
     wanted = sorted(d for d in days if start <= d <= end)
-    out = []
-    if wanted:
-        uris = [engine.storage.uri(health_key(site, d)) for d in wanted]
-        cur = engine._con.cursor()
-        try:
-            found = cur.execute(
-                "SELECT date::VARCHAR, status, reason FROM read_parquet($files, hive_partitioning=true) "
-                "WHERE point = $point ORDER BY date", {"files": uris, "point": point},
-            ).fetchall()
-        finally:
-            cur.close()
-        out = [{"date": d, "status": s, "reason": r or ""} for d, s, r in found]
-    return {"site": site, "point": point, "days": out}
+    try:
+        found = _point_rows(engine, site, point, wanted)
+    except (duckdb.IOException, OSError):
+        # A file was replaced or removed since the cached listing: list again, retry once.
+        _cache(engine).clear()
+        days = health_days(engine, site)
+        found = _point_rows(engine, site, point, sorted(d for d in days if start <= d <= end))
+    return {"site": site, "point": point,
+            "days": [{"date": d, "status": s, "reason": r or ""} for d, s, r in found]}
+
+
+def _point_rows(engine, site: str, point: str, days: list[date]) -> list[tuple]:
+    if not days:
+        return []
+    uris = [engine.storage.uri(health_key(site, d)) for d in days]
+    cur = engine._con.cursor()  # the engine's DuckDB (storage credentials already set)
+    try:
+        return cur.execute(
+            "SELECT date::VARCHAR, status, reason FROM read_parquet($files, hive_partitioning=true) "
+            "WHERE point = $point ORDER BY date", {"files": uris, "point": point},
+        ).fetchall()
+    finally:
+        cur.close()
 
 
 def filter_by_status(engine, site: str, found: list[PointInfo], status: str | None) -> list[PointInfo]:

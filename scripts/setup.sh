@@ -8,4 +8,5 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+# Runtime dependencies at the versions the image ships (deploy/constraints.txt, checked by the tests).
+.venv/bin/python -m pip install --quiet -e '.[dev]' -c deploy/constraints.txt

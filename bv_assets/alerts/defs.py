@@ -3,9 +3,42 @@ it to the alert webhook when one is configured. A webhook that fails is logged, 
 hidden — and never fails the sensor into silence."""
 
 
+import logging
+import os
+import re
+from contextlib import contextmanager
+
 import dagster as dg
 import httpx
 from pydantic import Field
+
+_BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
+
+
+def known_secrets(webhook_url: str | None = None) -> list[str]:
+    """The secret values this process holds (environment only), longest first."""
+    values = [os.environ.get("ACE_API_KEY"), os.environ.get("AWS_SECRET_ACCESS_KEY"), webhook_url]
+    values += [entry.split(":", 1)[0].strip() for entry in os.environ.get("BV_API_KEYS", "").split(",")]
+    return sorted({v for v in values if v and len(v) >= 6}, key=len, reverse=True)
+
+
+def scrub(text: str, webhook_url: str | None = None) -> str:
+    """A failure message may quote a token (a run launcher's or monitor's own text): mask it."""
+    for secret in known_secrets(webhook_url):
+        text = text.replace(secret, "***")
+    return _BEARER.sub("Bearer ***", text)
+
+
+@contextmanager
+def _quiet_httpx():
+    # httpx logs each request URL at INFO; a webhook URL often embeds its token.
+    logger = logging.getLogger("httpx")
+    previous = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 class AlertWebhookResource(dg.ConfigurableResource):
@@ -16,7 +49,8 @@ class AlertWebhookResource(dg.ConfigurableResource):
 
     def post(self, payload: dict) -> None:
         if self.url:
-            httpx.post(self.url, json=payload, timeout=self.timeout_s).raise_for_status()
+            with _quiet_httpx():
+                httpx.post(self.url, json=payload, timeout=self.timeout_s).raise_for_status()
 
 
 def failure_payload(run: dg.DagsterRun, message: str) -> dict:
@@ -36,7 +70,8 @@ def failure_payload(run: dg.DagsterRun, message: str) -> dict:
     description="Reports every failed run (log, plus BV_ALERT_WEBHOOK_URL when set).",
 )
 def run_failure_reporter(context: dg.RunFailureSensorContext, alerts: AlertWebhookResource):
-    message = context.failure_event.message or "run failed"
+    # Scrubbed before it is cut, posted or logged.
+    message = scrub(context.failure_event.message or "run failed", alerts.url)
     payload = failure_payload(context.dagster_run, message)
     context.log.error(payload["text"] + ": " + payload["error"])
     try:

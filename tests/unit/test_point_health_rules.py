@@ -190,3 +190,13 @@ def test_dead_share_check_decision():
     passed, text, meta = dead_ratio_outcome(table, 0.1)
     assert not passed and text.startswith("2 of 10 points dead (20.0%)") and meta["dead_ratio"] == 0.2
     assert dead_ratio_outcome(None, 0.1)[0] is False
+
+
+def test_setpoints_by_tag_or_name_but_not_a_bare_sp():
+    from bv_pipeline.point_health import is_setpoint
+
+    assert is_setpoint({"name": "a/VAV-01 Zone Temp Setpoint"})
+    assert is_setpoint({"name": "a/analogValue/7", "bacnet_object_name": "ZN-T STPT"})
+    assert is_setpoint({"name": "a/b", "marker_tags": ["sp", "zone"]})
+    assert not is_setpoint({"name": "a/AHU 1/Duct SP"})  # static pressure, a sensor
+    assert not is_setpoint({"name": "a/AHU 1/Supply Fan Speed"})
