@@ -144,7 +144,7 @@ def peak_rss_mb() -> float:
 def measure(root: str) -> None:
     """Child process: one build_point_health run; prints JSON figures."""
     before = peak_rss_mb()
-    from bv_pipeline.point_health import build_point_health
+    from bv_pipeline.health_store import build_point_health
 
     storage = LocalStorage(Path(root))
     cpu0 = time.process_time()

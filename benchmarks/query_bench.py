@@ -1,5 +1,8 @@
 """Query benchmark: the query layer on a reference-size site, side by side with the peers.
 
+(One file over 400 lines on purpose: data set-up, every peer and the printed table stay
+together so a reader checks the whole method in one place.)
+
     .venv/bin/python benchmarks/query_bench.py [--work DIR] [--peer-days 2] [--repeat 20]
 
 Data: one real reference day (4,583 points x 1 min, from the simulator through the pipeline;

@@ -117,6 +117,12 @@ def run_demo(days: int = 3, ui: bool = True, port: int = 3000, sim_port: int = 8
         print()
         print_archive_summary(settings)
         print_sample_query(settings.sites[0])
+        print()
+        from argparse import Namespace
+
+        from bv_cli.health import run_health
+
+        run_health(Namespace(site=settings.sites[0], date=end.isoformat(), json=False, limit=5))
         if failed:
             print(f"\n{len(failed)} runs failed: " + ", ".join(o.what for o in failed), file=sys.stderr)
             return 1

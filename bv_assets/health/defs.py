@@ -1,7 +1,7 @@
 """point_health (+ its WARN check dead_points_ratio), point_health_job and the automation
 sensor that computes a site-day's health once its archive passed the blocking checks.
 
-Thin: the work is bv_pipeline.point_health.build_point_health.
+Thin: the work is bv_pipeline.health_store.build_point_health (rules in bv_pipeline.point_health).
 """
 
 
@@ -10,7 +10,8 @@ import pyarrow as pa
 
 from bv_assets.partitions import site_day_of, site_day_partitions
 from bv_config.settings import Settings
-from bv_pipeline.point_health import HealthParams, build_point_health, read_health_table, status_counts
+from bv_pipeline.health_store import build_point_health, read_health_table, status_counts
+from bv_pipeline.point_health import HealthParams
 from bv_resources.storage import StorageResource
 from bv_store.schemas import HEALTH_SCHEMA
 

@@ -15,10 +15,10 @@ from bv_resources.storage import StorageResource
 # Checks of the selected assets run in the same job, after the asset they verify.
 site_day_job = dg.define_asset_job(
     "site_day_job",
-    selection=dg.AssetSelection.assets("raw_site_day", "archived_site_day", "live_released_site_day"),
+    selection=dg.AssetSelection.assets("raw_site_day", "archived_site_day", "live_released_site_day", "point_health"),
     description=(
         "Fetch one site-day from ACE into the raw zone, archive it, and (once the archive's "
-        "blocking checks passed) remove that day's live data."
+        "blocking checks passed) remove that day's live data and compute its point health."
     ),
 )
 

@@ -35,7 +35,7 @@ def test_importtime_parsing_sees_dagster_when_it_is_imported(tmp_path):
     "import bv_store.storage, bv_store.layout, bv_store.publish, bv_pipeline.archive_build, "
     "bv_pipeline.live_sync, bv_config.settings",
     "import bv_cli.query",
-    "import bv_query.health, bv_cli.health, bv_pipeline.point_health",
+    "import bv_query.health, bv_cli.health, bv_pipeline.point_health, bv_pipeline.health_store",
 ])
 def test_library_rooms_load_no_dagster(statement, tmp_path):
     names = _imported_modules(statement, tmp_path)

@@ -175,7 +175,7 @@ def test_severity_orders_dead_first():
     assert [r["severity"] > 0 for r in rows] == [True, True, False]
     assert rows[0]["severity"] > rows[1]["severity"]
     table = pa.Table.from_pylist(rows)
-    from bv_pipeline.point_health import worst_markdown, worst_points
+    from bv_pipeline.health_store import worst_markdown, worst_points
 
     worst = worst_points(table)
     assert [w["point"] for w in worst] == ["a", "b"]
