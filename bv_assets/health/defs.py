@@ -16,7 +16,6 @@ from bv_resources.storage import StorageResource
 from bv_store.schemas import HEALTH_SCHEMA
 
 DEAD_POINTS_RATIO = "dead_points_ratio"
-ONE_DAY_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 _COLUMN_DOCS = {
     "point": "ACE point name (a collect-enabled catalog point)",
@@ -65,7 +64,6 @@ def build_health(settings: Settings) -> tuple[dg.AssetsDefinition, dg.AssetCheck
         deps=["archived_site_day"],  # same partitions: each site-day reads its own archive
         group_name="health",
         kinds={"python", "parquet"},
-        backfill_policy=ONE_DAY_PER_RUN,
         metadata={"dagster/column_schema": HEALTH_COLUMN_SCHEMA},
         # Recomputed whenever the day is (re)archived, never from an archive that failed a
         # blocking check.

@@ -69,7 +69,6 @@ def build_live_assets(settings: Settings) -> tuple[dg.AssetsDefinition, dg.Asset
         deps=["archived_site_day"],
         group_name="live",
         kinds={"python"},
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
         description="Removes the closed day's live files once its archive passed the blocking checks.",
     )
     def live_released_site_day(

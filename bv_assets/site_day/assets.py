@@ -22,7 +22,6 @@ ARCHIVE_COLUMN_SCHEMA = dg.TableSchema(
 # One site-day per run: a day of a large site is millions of samples, and a failed day
 # is retried alone. Throughput comes from runs in parallel, bounded by the ace_api pool.
 ACCEPT_PARTIAL_TAG = "bv/accept_partial"
-ONE_DAY_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 # Raw and archive in one group: the group's "Materialize all" backfills both together.
 SITE_DAY_GROUP = "site_day"
 
@@ -35,7 +34,6 @@ def build_site_day_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         pool=ACE_POOL,
         group_name=SITE_DAY_GROUP,
         kinds={"python", "parquet"},
-        backfill_policy=ONE_DAY_PER_RUN,
         retry_policy=ace_retry_policy(settings),
         description="Every sample ACE returned for the site's UTC day, as received (value and time "
         "still strings), at `raw/site={site}/date={day}/samples.parquet`.",
@@ -59,7 +57,6 @@ def build_site_day_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         ],
         group_name=SITE_DAY_GROUP,
         kinds={"python", "parquet"},
-        backfill_policy=ONE_DAY_PER_RUN,
         metadata={"dagster/column_schema": ARCHIVE_COLUMN_SCHEMA},
         description=(
             "Configured points only, typed values, one row per (point, ts), sorted by point then "

@@ -48,7 +48,7 @@ SITE = "demo_office"
 DAYS = (TEST_DAY, TEST_DAY + timedelta(days=1))
 KEYS = [f"{day}|{SITE}" for day in DAYS]  # Dagster's multi-partition keys: date|site
 START_DATE = TEST_DAY - timedelta(days=3)  # BV_START_DATE: the first daily partition
-UI_TIMEOUT_MS = 60_000
+UI_TIMEOUT_MS = 120_000  # generous: CI's 2 cores also run the suite's other servers
 VIEWPORT = {"width": 1400, "height": 900}
 WIDE_VIEWPORT = {"width": 1600, "height": 900}  # check descriptions on fewer lines
 RUNS_VIEWPORT = {"width": 1920, "height": 800}  # the runs table's ID column shows whole tags
@@ -186,12 +186,16 @@ def ui_backfill(bv_ui, browser, shots, tmp_path_factory):
         dialog_text = dialog.inner_text()
         page.screenshot(path=str(shots["backfill"]))
 
-        # Preview: which partitions of which asset the backfill will launch.
-        dialog.get_by_role("button", name="Preview").click()
-        preview = page.get_by_role("dialog").filter(has_text="Backfill preview")
-        preview.get_by_text("Partitions to launch").wait_for()
-        preview_text = preview.inner_text()
-        preview.get_by_role("button", name="OK").click()
+        # Preview (offered when the dialog has something to explain): which partitions of
+        # which asset the backfill will launch.
+        preview_text = ""
+        preview_button = dialog.get_by_role("button", name="Preview")
+        if preview_button.count():
+            preview_button.click()
+            preview = page.get_by_role("dialog").filter(has_text="Backfill preview")
+            preview.get_by_text("Partitions to launch").wait_for()
+            preview_text = preview.inner_text()
+            preview.get_by_role("button", name="OK").click()
 
         dialog.get_by_role("button", name="Launch backfill").click()
         toast = page.get_by_text(re.compile(r"Created backfill \S+"))
@@ -285,9 +289,10 @@ def test_backfill_of_the_site_day_group_from_the_ui(ui_backfill, browser, shots)
     # One dialog for raw + archive: 2 assets, 2 site-days, each asset launching both keys.
     assert bf["title"] == "Launch runs to materialize 2 assets", bf["title"]
     assert f"{len(KEYS)} partitions" in bf["dialog"] and SITE in bf["dialog"], bf["dialog"]
-    for asset in ("raw_site_day", "archived_site_day"):
-        assert asset in bf["preview"], bf["preview"]
-    assert all(bf["preview"].count(key) == 2 for key in KEYS), bf["preview"]
+    if bf["preview"]:  # the per-asset status below says the same when Dagster offers no preview
+        for asset in ("raw_site_day", "archived_site_day"):
+            assert asset in bf["preview"], bf["preview"]
+        assert all(bf["preview"].count(key) == 2 for key in KEYS), bf["preview"]
 
     # Dagster's own account of the backfill, then the backfill page and the files it wrote.
     status = bf["status"]
@@ -323,15 +328,6 @@ def test_backfill_of_the_site_day_group_from_the_ui(ui_backfill, browser, shots)
     page.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="raw_site_day/archived_site_day have BackfillPolicy.multi_run(max_partitions_per_run=1): Dagster "
-    "launches each backfill run as a one-key partition RANGE (asset_partition_range_start/end tags, no "
-    "dagster/partition), so the runs list shows no partition, the check evaluations are stored without a "
-    "partition (check status 'Skipped', Partitions tab 'Passed (0)') and the dialog says 'varying backfill "
-    "policies'. Remove this marker once the assets are backfilled one partition per run without a policy.",
-)
 def test_backfilled_runs_and_checks_carry_their_partition(ui_backfill, browser):
     from playwright.sync_api import expect
 
