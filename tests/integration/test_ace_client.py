@@ -1,5 +1,7 @@
 """AceClient: pure helpers, contract corner cases (httpx.MockTransport, only for what the
-simulator cannot produce) and, further down, the real HTTP simulator with every fault mode."""
+simulator cannot produce) and, further down, the real HTTP simulator with every fault mode.
+(Over 400 lines on purpose: one file per component under test; its cases share the fault fixtures.)
+"""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ A case checks, beyond `model_validate` (which ignores unknown keys and fills def
 `test_every_method_of_the_package_is_classified` fails when a new package version adds a
 method this file does not cover (reads) or list (writes, out of scope). docs/ace-api.md,
 "Contract test", lists each endpoint and its result.
+(Over 400 lines on purpose: one parametrized case per endpoint of the package, kept together.)
 """
 
 from __future__ import annotations

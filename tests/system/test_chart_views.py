@@ -9,7 +9,9 @@ and docs/health-view.png.
 The health view is tested against the contract of `GET /sites/{site}/health?date=`: a
 test-only route put in front of the real app's routes returns data shaped like it (without a
 date, the newest day). The page's message when there is no health data (or no endpoint yet)
-is tested on the plain app."""
+is tested on the plain app.
+(Over 400 lines on purpose: the three views share one browser and page helpers.)
+"""
 
 from __future__ import annotations
 

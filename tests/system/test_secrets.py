@@ -3,7 +3,9 @@ operator runs it), a real `bv serve`, and the run-failure reporter, each given d
 (an ACE token, API keys, a webhook URL with a token in it) — then every byte they left behind is
 searched: the instance folder (SQLite databases and their WAL files, compute logs, run config and
 tags), the storage folder, the CLI's stdout and stderr, the API's answers and its server log, and
-the webhook payloads. Plus: an API key scoped to one site sees only that site on every endpoint."""
+the webhook payloads. Plus: an API key scoped to one site sees only that site on every endpoint.
+(Over 400 lines on purpose: one flow feeds every scan; splitting would run it twice.)
+"""
 
 from __future__ import annotations
 
