@@ -93,9 +93,9 @@ def test_postgres_instance_runs_sensor_and_backfill(ace_sim, sim_token, postgres
             materialized = conn.execute(
                 "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
                 " AND asset_key = %s AND partition = %s", ('["archived_site_day"]', key)).fetchone()[0]
-        # One run for the one site-day (the backfill policy), its partition in its tags.
+        # One run for the one site-day, its partition in its tags.
         assert [s for _, s in runs] == ["SUCCESS"], runs
-        assert tags.get("dagster/asset_partition_range_start") == key, tags
+        assert tags.get("dagster/partition") == key, tags
         assert catalog == [("SUCCESS",)], catalog  # the catalog run sites_sensor requested
         assert materialized == 1  # events reach PostgreSQL too
     except BaseException:
