@@ -6,6 +6,8 @@ Thin: the work is bv_pipeline.health_store.build_point_health (rules in bv_pipel
 
 
 import dagster as dg
+
+from bv_assets.automation import AFTER_CHECKED_ARCHIVE, automation_sensor
 import pyarrow as pa
 
 from bv_assets.partitions import site_day_of, site_day_partitions
@@ -67,12 +69,7 @@ def build_health(settings: Settings) -> tuple[dg.AssetsDefinition, dg.AssetCheck
         metadata={"dagster/column_schema": HEALTH_COLUMN_SCHEMA},
         # Recomputed whenever the day is (re)archived, never from an archive that failed a
         # blocking check.
-        automation_condition=(
-            dg.AutomationCondition.any_deps_updated()
-            & dg.AutomationCondition.all_deps_blocking_checks_passed()
-            & ~dg.AutomationCondition.any_deps_in_progress()
-            & ~dg.AutomationCondition.in_progress()
-        ),
+        automation_condition=AFTER_CHECKED_ARCHIVE,
         description=(
             "Per collect-enabled point and UTC day: samples vs expected, longest gap, stale, flatline, "
             "out of range for its unit, spikes, and a status ok / degraded / dead with a reason, at "
@@ -111,14 +108,7 @@ point_health_job = dg.define_asset_job(
     description="Recompute point health of site-days from their archive files.",
 )
 
-point_health_automation_sensor = dg.AutomationConditionSensorDefinition(
-    "point_health_automation_sensor",
-    target=dg.AssetSelection.assets("point_health"),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=60,
-    emit_backfills=False,
-    description="Evaluates point_health's automation condition every minute.",
-)
+point_health_automation_sensor = automation_sensor("point_health_automation_sensor", "point_health")
 
 
 def build(settings: Settings) -> dg.Definitions:

@@ -3,6 +3,8 @@
 
 import dagster as dg
 
+from bv_assets.automation import AFTER_CHECKED_ARCHIVE, automation_sensor
+
 from bv_assets.metadata import typed
 from bv_assets.partitions import site_month_of, site_month_partitions
 from bv_config.settings import Settings
@@ -31,12 +33,7 @@ def build_rollup_asset(settings: Settings) -> dg.AssetsDefinition:
         kinds={"duckdb", "parquet"},
         # Rebuilt whenever a day of its month is (re)archived: day close, backfills, late data.
         # Never from a day whose archive failed a blocking check.
-        automation_condition=(
-            dg.AutomationCondition.any_deps_updated()
-            & dg.AutomationCondition.all_deps_blocking_checks_passed()
-            & ~dg.AutomationCondition.any_deps_in_progress()
-            & ~dg.AutomationCondition.in_progress()
-        ),
+        automation_condition=AFTER_CHECKED_ARCHIVE,
         description=(
             "Per point and UTC hour: count, sum, min, max, first, last — one file per site-month at "
             "`rollup/hourly/site={site}/month={YYYY-MM}/data.parquet`, so long-range queries read 12 files a year."
@@ -72,17 +69,7 @@ rollup_job = dg.define_asset_job(
     description="Rebuild a site-month's hourly rollup from its archived days.",
 )
 
-# Declarative automation is off unless a sensor runs it; this one is on by default and
-# rebuilds a month's hourly_rollup after any of its days is (re)archived and passed checks.
-rollup_automation_sensor = dg.AutomationConditionSensorDefinition(
-    "rollup_automation_sensor",
-    target=dg.AssetSelection.assets("hourly_rollup"),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=60,
-    # One run per requested partition (not a backfill), so each shows its own metadata.
-    emit_backfills=False,
-    description="Evaluates hourly_rollup's automation condition every minute.",
-)
+rollup_automation_sensor = automation_sensor("rollup_automation_sensor", "hourly_rollup")
 
 
 def build(settings: Settings) -> dg.Definitions:
