@@ -4,7 +4,6 @@ hidden — and never fails the sensor into silence."""
 
 
 import logging
-import os
 import re
 from contextlib import contextmanager
 
@@ -12,19 +11,14 @@ import dagster as dg
 import httpx
 from pydantic import Field
 
+from bv_config.secrets import secret_values
+
 _BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
-
-
-def known_secrets(webhook_url: str | None = None) -> list[str]:
-    """The secret values this process holds (environment only), longest first."""
-    values = [os.environ.get("ACE_API_KEY"), os.environ.get("AWS_SECRET_ACCESS_KEY"), webhook_url]
-    values += [entry.split(":", 1)[0].strip() for entry in os.environ.get("BV_API_KEYS", "").split(",")]
-    return sorted({v for v in values if v and len(v) >= 6}, key=len, reverse=True)
 
 
 def scrub(text: str, webhook_url: str | None = None) -> str:
     """A failure message may quote a token (a run launcher's or monitor's own text): mask it."""
-    for secret in known_secrets(webhook_url):
+    for secret in secret_values(None, webhook_url):
         text = text.replace(secret, "***")
     return _BEARER.sub("Bearer ***", text)
 
