@@ -1,12 +1,13 @@
 """Client of the ACE IoT FlightDeck API (docs/ace-api.md): `AceClient` and its typed errors.
 
 Modules: `transport` (HTTP, auth, retries, pacing, errors), `pages` (page decoding),
-`stream` (the timeseries cursor stream), `client` (the endpoints), `pacer`, `errors`.
+`stream` (the timeseries cursor stream), `body` (bounded body decoding), `client` (the endpoints), `pacer`, `errors`.
 """
 
 from bv_ace.client import AceClient
 from bv_ace.errors import (
     AceAuthError,
+    AceDeadlineExceeded,
     AceError,
     AceNotFoundError,
     AceProtocolError,
@@ -18,6 +19,7 @@ __all__ = [
     "AceClient",
     "AceError",
     "AceAuthError",
+    "AceDeadlineExceeded",
     "AceNotFoundError",
     "AceProtocolError",
     "AceRetriesExhausted",

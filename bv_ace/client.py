@@ -27,7 +27,12 @@ from bv_ace.pages import (
     parse_timeseries_page,
 )
 from bv_ace.stream import TimeseriesStream
-from bv_ace.transport import Transport
+from bv_ace.transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, where
+
+# Bounds that keep a broken or hostile server from holding a run forever (docs/ace-api.md §5.3):
+# a whole timeseries window (or listing), retries included, and its number of pages.
+DEFAULT_WINDOW_BUDGET_S = 3600.0  # a reference-size day takes minutes; a retry storm is bounded
+DEFAULT_MAX_PAGES = 100_000  # 6.6 M samples a day at the smallest page size (1000) is 6,600 pages
 
 
 def site_path(site: str, suffix: str = "") -> str:
@@ -56,6 +61,9 @@ class AceClient:
         list_per_page: int = 1000,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        window_budget_s: float = DEFAULT_WINDOW_BUDGET_S,
+        max_pages_per_window: int = DEFAULT_MAX_PAGES,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ):
         if not api_base:
             raise ValueError("api_base is empty: set ACE_API_BASE")
@@ -71,6 +79,10 @@ class AceClient:
             raise ValueError(f"list_per_page {list_per_page} is not one ACE allows: {LIST_PER_PAGE_ALLOWED}")
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        if not window_budget_s > 0 or max_pages_per_window < 1:
+            raise ValueError("window_budget_s must be > 0 and max_pages_per_window >= 1")
+        self.window_budget_s = float(window_budget_s)
+        self.max_pages_per_window = int(max_pages_per_window)
         self.page_size = int(page_size)
         self.min_page_size = int(min_page_size)
         self.list_per_page = int(list_per_page)
@@ -78,6 +90,7 @@ class AceClient:
             api_base, api_key, timeout_s=timeout_s, max_retries=max_retries, backoff_base_s=backoff_base_s,
             backoff_max_s=backoff_max_s, requests_per_minute=requests_per_minute,
             max_concurrency=max_concurrency, http_transport=transport, sleep=sleep,
+            max_response_bytes=max_response_bytes,
         )
 
     @property
@@ -107,12 +120,22 @@ class AceClient:
         self._transport.close()
 
     # -- listing endpoints -------------------------------------------------------------
+    def _deadline(self) -> float:
+        return time.monotonic() + self.window_budget_s
+
     def _list(self, path: str, site: str | None, extra: dict | None = None) -> list[dict]:
         items: list[dict] = []
         page = 1
+        deadline = self._deadline()
         while True:
+            if page > self.max_pages_per_window:
+                raise AceProtocolError(
+                    f"ACE listing {where(site, f'GET {path}')} did not end within {self.max_pages_per_window} "
+                    f"pages (max_pages_per_window; {len(items)} items so far)", site=site, endpoint=f"GET {path}",
+                )
             params = {"page": page, "per_page": self.list_per_page, **(extra or {})}
-            _, body = self._transport.get_json(path, params, site=site)
+            _, body = self._transport.get_json(path, params, site=site, deadline=deadline,
+                                               budget_s=self.window_budget_s)
             page_items, pages = parse_listing_page(body, site=site, endpoint=f"GET {path}", page=page)
             items.extend(page_items)
             if page >= pages or not page_items:
@@ -122,11 +145,12 @@ class AceClient:
     def list_sites(self, collect_enabled: bool = True) -> list[dict]:
         return self._list("/sites/", None, {"collect_enabled": "true" if collect_enabled else "false"})
 
-    def get_site(self, site: str) -> dict:
+    def get_site(self, site: str, *, deadline: float | None = None) -> dict:
         path = site_path(site)
         endpoint = f"GET {path}"
         try:
-            _, body = self._transport.get_json(path, {}, site=site)
+            _, body = self._transport.get_json(path, {}, site=site, budget_s=self.window_budget_s,
+                                               deadline=self._deadline() if deadline is None else deadline)
         except AceNotFoundError as exc:
             raise AceNotFoundError(
                 f"ACE has no site {site!r} for this token (HTTP 404 at {endpoint}): {exc.server_message}",
@@ -172,11 +196,15 @@ class AceClient:
         path = site_path(site, "/timeseries/paginated")
         transport = self._transport
 
-        def fetch_page(params, *, on_broken, on_retry) -> tuple[TimeseriesPage, int]:
-            resp, page = transport.get_json(path, params, site=site, parse=parse_timeseries_page,
-                                            on_broken=on_broken, on_retry=on_retry)
-            return page, len(resp.content)
+        budget_s = self.window_budget_s
+
+        def fetch_page(params, *, on_broken, on_retry, deadline) -> tuple[TimeseriesPage, int]:
+            answer, page = transport.get_json(path, params, site=site, parse=parse_timeseries_page,
+                                              on_broken=on_broken, on_retry=on_retry, deadline=deadline,
+                                              budget_s=budget_s)
+            return page, len(answer.content)
 
         return TimeseriesStream(site, start_s, end_s, size, min_page_size=self.min_page_size,
                                 endpoint=f"GET {path}", fetch_page=fetch_page,
-                                check_site=lambda: self.get_site(site))
+                                check_site=lambda deadline: self.get_site(site, deadline=deadline),
+                                budget_s=budget_s, max_pages=self.max_pages_per_window)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -35,6 +38,44 @@ def format_api_time(dt: datetime, *, ceil: bool = False) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class JsonNumberText:
+    """A JSON number the strict parser refused (`NaN`, `Infinity`, `1e999`), kept as its text
+    so the value rule decides it (`nan`, `non_finite`); never a name or a time."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _float_or_text(text: str) -> Any:
+    number = float(text)
+    return number if math.isfinite(number) else JsonNumberText(text)
+
+
+def loads_lenient(content: bytes) -> Any:
+    """JSON as Python's json reads it (NaN/Infinity literals, numbers past a double), with
+    those non-finite numbers kept as JsonNumberText. Raises ValueError/RecursionError."""
+    return json.loads(content, parse_constant=JsonNumberText, parse_float=_float_or_text)
+
+
+def _value_text(v: Any) -> str | None:
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, JsonNumberText):
+        return v.text
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)  # past 64 bits too (the lenient path keeps big integers exact)
+    if isinstance(v, float):
+        return repr(v)  # non-finite: "nan", "inf", "-inf", the value rule's words
+    try:
+        return orjson.dumps(v).decode()
+    except TypeError:  # lists/objects holding big integers or JsonNumberText
+        return json.dumps(v, default=lambda o: o.text if isinstance(o, JsonNumberText) else repr(o))
+
+
 def samples_to_batch(samples: list) -> pa.RecordBatch:
     """`point_samples` (list of {"name","value","time"}) -> RecordBatch of RAW_SAMPLE_SCHEMA.
 
@@ -53,16 +94,20 @@ def samples_to_batch(samples: list) -> pa.RecordBatch:
         name_arr = pa.array(names, pa.string())
         time_arr = pa.array(times, pa.string())
     except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
-        raise ValueError(f"a point sample has a non-string 'name' or 'time' ({exc})") from None
+        raise ValueError(f"a point sample has a non-string 'name' or 'time' ({str(exc)[:200]})") from None
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"a point sample's 'name' or 'time' is not valid Unicode text ({exc.reason})") from None
     if name_arr.null_count or time_arr.null_count:
         raise ValueError("a point sample has a null 'name' or 'time'")
     try:
         value_arr = pa.array(values, pa.string())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
-        value_arr = pa.array(
-            [v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in values],
-            pa.string(),
-        )
+        try:
+            value_arr = pa.array([_value_text(v) for v in values], pa.string())
+        except (UnicodeEncodeError, TypeError) as exc:
+            raise ValueError(f"a point sample's 'value' cannot be kept as text ({exc})") from None
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"a point sample's 'value' is not valid Unicode text ({exc.reason})") from None
     return pa.RecordBatch.from_arrays([name_arr, value_arr, time_arr], schema=RAW_SAMPLE_SCHEMA)
 
 
@@ -76,13 +121,25 @@ _PAGE_PARSE_OPTIONS = pa_json.ParseOptions(explicit_schema=_PAGE_SCHEMA, unexpec
 class TimeseriesPage:
     """One parsed timeseries page: the samples as a batch (None when empty) and the paging fields."""
 
-    __slots__ = ("batch", "samples", "next_cursor", "has_more")
+    __slots__ = ("batch", "samples", "next_cursor", "has_more", "fingerprint")
 
-    def __init__(self, batch: pa.RecordBatch | None, next_cursor: Any, has_more: Any):
+    def __init__(self, batch: pa.RecordBatch | None, next_cursor: Any, has_more: Any, fingerprint: bytes = b""):
         self.batch = batch
         self.samples = 0 if batch is None else batch.num_rows
         self.next_cursor = next_cursor
         self.has_more = has_more
+        self.fingerprint = fingerprint  # the body without its cursor: the same page sent again matches
+
+
+def _fingerprint(content: bytes, next_cursor: Any) -> bytes:
+    """Digest of a non-empty page's body with its cursor taken out, so the same samples
+    re-sent under a fresh cursor are recognised (the stream's repeat guard)."""
+    if isinstance(next_cursor, str) and next_cursor:
+        try:
+            content = content.replace(next_cursor.encode(), b"")
+        except UnicodeEncodeError:
+            pass
+    return hashlib.blake2b(content, digest_size=16).digest()
 
 
 def _parse_page_arrow(content: bytes) -> TimeseriesPage | None:
@@ -114,6 +171,7 @@ def _parse_page_arrow(content: bytes) -> TimeseriesPage | None:
     batch = None
     if len(structs):
         batch = pa.RecordBatch.from_arrays([name, value, ts], schema=RAW_SAMPLE_SCHEMA)
+        return TimeseriesPage(batch, next_cursor, has_more, _fingerprint(content, next_cursor))
     return TimeseriesPage(batch, next_cursor, has_more)
 
 
@@ -122,7 +180,9 @@ def parse_timeseries_page(content: bytes) -> TimeseriesPage:
 
     Raises `Transient` (retryable; `broken_body` when the JSON is invalid, e.g. truncated)
     for a body that is not JSON or has no `point_samples` list, and ValueError for samples
-    that break the contract (no name/time).
+    that break the contract (no name/time). `NaN`/`Infinity` literals and numbers past a
+    double (JSON they are not, but servers emit them) are read, their text kept as the
+    value for the value rule to count.
     """
     page = _parse_page_arrow(content)
     if page is not None:
@@ -130,14 +190,19 @@ def parse_timeseries_page(content: bytes) -> TimeseriesPage:
     try:
         body = orjson.loads(content)
     except orjson.JSONDecodeError as exc:
-        raise Transient(f"timeseries body of {len(content)} bytes is not valid JSON ({exc})",
-                        broken_body=True) from None
+        try:
+            body = loads_lenient(content)
+        except (ValueError, RecursionError):
+            raise Transient(f"timeseries body of {len(content)} bytes is not valid JSON ({exc})",
+                            broken_body=True) from None
     if not isinstance(body, dict) or not isinstance(body.get("point_samples"), list):
         what = type(body).__name__ if not isinstance(body, dict) else f"keys {sorted(body)[:10]}"
         raise Transient(f"timeseries page without a point_samples list ({what})")
     samples = body["point_samples"]
-    batch = samples_to_batch(samples) if samples else None
-    return TimeseriesPage(batch, body.get("next_cursor"), body.get("has_more"))
+    if not samples:
+        return TimeseriesPage(None, body.get("next_cursor"), body.get("has_more"))
+    return TimeseriesPage(samples_to_batch(samples), body.get("next_cursor"), body.get("has_more"),
+                          _fingerprint(content, body.get("next_cursor")))
 
 
 def parse_listing_page(body: Any, *, site: str | None, endpoint: str, page: int) -> tuple[list[dict], int]:

@@ -8,8 +8,12 @@
   again, at the same cursor, at the next smaller allowed size (not below `min_page_size`);
   that size is kept for the rest of the stream, logged, and reported in
   `stats()["page_size"]`. Each shrink restarts that page's retry budget.
-- No cap on pages, but an empty page whose `next_cursor` was seen before, or a cursor
-  repeated more than MAX_CURSOR_REPEATS times, is an AceProtocolError (the server loops).
+- A hostile or broken server cannot keep the stream going forever: an empty page whose
+  `next_cursor` was seen before, a cursor repeated more than MAX_CURSOR_REPEATS times, the
+  same samples sent again under fresh cursors more than MAX_PAGE_REPEATS times, or more
+  than `max_pages` pages is an AceProtocolError; the whole window, retries included, runs
+  within `budget_s` (AceDeadlineExceeded). `has_more` must be a boolean (or null/absent:
+  false). Every error raised here names the site, the endpoint and the window.
 """
 
 from __future__ import annotations
@@ -20,21 +24,24 @@ from typing import Callable, Iterator, Protocol
 
 import pyarrow as pa
 
-from bv_ace.errors import AceNotFoundError, AceProtocolError
+from bv_ace.errors import AceError, AceNotFoundError, AceProtocolError, with_context
 from bv_ace.pages import PAGE_SIZE_ALLOWED, TimeseriesPage
 from bv_ace.transport import where
 
 log = logging.getLogger("bv.ace")
 
 MAX_CURSOR_REPEATS = 3
+MAX_CURSOR_CHARS = 8192  # today's cursors are ~100 chars; a cursor must fit in a URL
+MAX_PAGE_REPEATS = 3  # the same non-empty page body (cursor aside) seen this many times again: looping
 
 
 class FetchPage(Protocol):
     def __call__(self, params: Callable[[], dict], *, on_broken: Callable[[], bool],
-                 on_retry: Callable[[], None]) -> tuple[TimeseriesPage, int]:
+                 on_retry: Callable[[], None], deadline: float) -> tuple[TimeseriesPage, int]:
         """One page with retries -> (page, bytes received). `params()` is asked per attempt;
-        `on_broken()` may shrink the page size; `on_retry()` counts retries. Raises
-        AceNotFoundError on 404 and ValueError for samples that break the contract."""
+        `on_broken()` may shrink the page size; `on_retry()` counts retries; nothing runs
+        past `deadline` (time.monotonic()). Raises AceNotFoundError on 404 and ValueError
+        for samples that break the contract."""
 
 
 class TimeseriesStream:
@@ -42,7 +49,8 @@ class TimeseriesStream:
     non-empty page as the page arrives. `stats()` reports on the iteration."""
 
     def __init__(self, site: str, start: str, end: str, page_size: int, *, min_page_size: int,
-                 endpoint: str, fetch_page: FetchPage, check_site: Callable[[], object]):
+                 endpoint: str, fetch_page: FetchPage, check_site: Callable[[float], object],
+                 budget_s: float, max_pages: int):
         self.site = site
         self.start = start
         self.end = end
@@ -51,6 +59,8 @@ class TimeseriesStream:
         self._endpoint = endpoint
         self._fetch_page = fetch_page
         self._check_site = check_site
+        self.budget_s = float(budget_s)
+        self.max_pages = int(max_pages)
         self._started = False
         self._t0: float | None = None
         self._elapsed: float | None = None
@@ -112,27 +122,45 @@ class TimeseriesStream:
         finally:
             self._elapsed = time.monotonic() - self._t0
 
+    def _where(self) -> str:
+        return (f"{where(self.site, self._endpoint)}, window {self.start}..{self.end}, "
+                f"after {self._pages} pages ({self._samples} samples)")
+
+    def _fail(self, what: str, **kwargs) -> AceProtocolError:
+        return AceProtocolError(f"ACE timeseries {self._where()}: {what}", site=self.site,
+                                endpoint=self._endpoint, window=f"{self.start}..{self.end}", **kwargs)
+
     def _run(self) -> Iterator[pa.RecordBatch]:
+        deadline = self._t0 + self.budget_s
+        try:
+            yield from self._pages_of_window(deadline)
+        except AceError as exc:
+            if exc.window is not None:
+                raise
+            window = f"{self.start}..{self.end}"
+            raise with_context(exc, f"timeseries window {window}, after {self._pages} pages "
+                                    f"({self._samples} samples)", window=window) from None
+
+    def _pages_of_window(self, deadline: float) -> Iterator[pa.RecordBatch]:
         site = self.site
-        endpoint = self._endpoint
-        at = where(site, endpoint)
         cursor: str | None = None
         seen: dict[str, int] = {}
+        bodies: dict[bytes, int] = {}
         while True:
+            if self._pages >= self.max_pages:
+                raise self._fail(f"did not end within {self.max_pages} pages (max_pages); the server "
+                                 "keeps answering has_more with new cursors")
             try:
                 page, nbytes = self._fetch_page(lambda cursor=cursor: self._params(cursor),
-                                                on_broken=self._shrink, on_retry=self._count_retry)
+                                                on_broken=self._shrink, on_retry=self._count_retry,
+                                                deadline=deadline)
             except ValueError as exc:
-                raise AceProtocolError(f"ACE timeseries {at} page {self._pages + 1}: {exc}",
-                                       site=site, endpoint=endpoint) from None
+                raise self._fail(f"page {self._pages + 1}: {exc}") from None
             except AceNotFoundError as exc:
                 if cursor is not None:
-                    raise AceProtocolError(
-                        f"ACE answered 404 in the middle of a timeseries {at} "
-                        f"after {self._pages} pages ({self._samples} samples): {exc.server_message}",
-                        site=site, endpoint=endpoint, status=404,
-                    ) from None
-                self._check_site()  # raises AceNotFoundError when the site does not exist
+                    raise self._fail(f"ACE answered 404 in the middle of the stream: {exc.server_message}",
+                                     status=404) from None
+                self._check_site(deadline)  # raises AceNotFoundError when the site does not exist
                 log.info("ACE timeseries for site %r %s..%s: no data (HTTP 404: %s)", site, self.start,
                          self.end, exc.server_message)
                 self._no_data_404 = True
@@ -142,12 +170,24 @@ class TimeseriesStream:
             has_more = page.has_more
             next_cursor = page.next_cursor
             if next_cursor is not None and not isinstance(next_cursor, str):
-                raise AceProtocolError(
-                    f"ACE timeseries {at}: next_cursor is a {type(next_cursor).__name__}, not a string",
-                    site=site, endpoint=endpoint,
-                )
+                raise self._fail(f"next_cursor is of type {type(next_cursor).__name__}, not a string")
+            if next_cursor is not None and has_more is True:
+                if len(next_cursor) > MAX_CURSOR_CHARS:
+                    raise self._fail(f"next_cursor is {len(next_cursor):,} characters long (at most "
+                                     f"{MAX_CURSOR_CHARS:,} fit in a request URL)")
+                try:
+                    next_cursor.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise self._fail("next_cursor is not valid Unicode text") from None
+            if has_more is not None and not isinstance(has_more, bool):
+                raise self._fail(f"has_more is of type {type(has_more).__name__} ({str(has_more)[:40]!r}), "
+                                 "not a boolean")
             page_empty = page.batch is None
             if not page_empty:
+                repeats = bodies[page.fingerprint] = bodies.get(page.fingerprint, -1) + 1
+                if repeats > MAX_PAGE_REPEATS:
+                    raise self._fail(f"is looping: the same page of {page.samples} samples came "
+                                     f"{repeats + 1} times under different cursors")
                 batch = page.batch
                 del page  # keep memory flat: the consumer holds only the batch
                 self._samples += batch.num_rows
@@ -167,11 +207,7 @@ class TimeseriesStream:
             if next_cursor in seen:
                 seen[next_cursor] += 1
                 if page_empty or seen[next_cursor] > MAX_CURSOR_REPEATS:
-                    raise AceProtocolError(
-                        f"ACE timeseries {at} is looping: it returned the same cursor again with no "
-                        f"progress after {self._pages} pages ({self._samples} samples)",
-                        site=site, endpoint=endpoint,
-                    )
+                    raise self._fail("is looping: it returned the same cursor again with no progress")
             else:
                 seen[next_cursor] = 0
             cursor = next_cursor

@@ -16,4 +16,8 @@ if [ "$status" -eq 5 ]; then
   echo "pytest collected no tests: that is a failure here" >&2
   exit 1
 fi
+if [ "$status" -eq 0 ]; then
+  # docs/reliability.md from the rows the fault tests recorded (only when every fault test ran).
+  .venv/bin/python benchmarks/reliability_report.py || true
+fi
 exit "$status"

@@ -13,4 +13,5 @@ pytest_plugins = [
     "support.fixtures_pipeline",
     "support.fixtures_query",
     "support.fixtures_postgres",
+    "support.reliability",
 ]

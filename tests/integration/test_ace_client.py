@@ -451,7 +451,7 @@ def test_sim_unknown_site_is_not_found(ace_sim, sim_token):
 
 
 @pytest.mark.parametrize("how", ["reject_token", "wrong_token"])
-def test_sim_rejected_token_fails_at_once(make_ace_sim, sim_token, how, caplog):
+def test_sim_rejected_token_fails_at_once(make_ace_sim, sim_token, how, caplog, reliability):
     sim = make_ace_sim(faults=_faults(reject_token=(how == "reject_token")))
     token = sim_token if how == "reject_token" else SECRET
     sleeps = Sleeps()
@@ -466,9 +466,15 @@ def test_sim_rejected_token_fails_at_once(make_ace_sim, sim_token, how, caplog):
     assert token not in msg and token not in repr(exc.value)
     assert all(token not in r.getMessage() for r in caplog.records)
     assert sleeps == [] and len(ts_requests(sim)) == 1  # no retry
+    reliability.record(
+        fault=f"ACE rejects the token ({how.replace('_', ' ')})",
+        component="ACE client",
+        system_did=f"AceAuthError after {len(ts_requests(sim))} request, no retry: {msg.split(':')[0]}",
+        lost="nothing: no sample emitted, token absent from error and logs",
+    )
 
 
-def test_sim_429_retry_after_honoured(make_ace_sim, sim_token):
+def test_sim_429_retry_after_honoured(make_ace_sim, sim_token, reliability):
     sim = make_ace_sim(faults=_faults(rate_limit_every=3, retry_after_s=7))
     sleeps = Sleeps()
     with sim_client(sim, sim_token, sleep=sleeps, page_size=5000) as client:
@@ -476,6 +482,12 @@ def test_sim_429_retry_after_honoured(make_ace_sim, sim_token):
     assert got == expected_rows(sim, start=WIN_START, end=WIN_END)
     assert stats["retries"] >= 2 and sleeps and all(s == 7.0 for s in sleeps)
     assert any(r[2] == 429 for r in sim.request_log)
+    reliability.record(
+        fault="ACE answers 429 with Retry-After: 7 on every 3rd request",
+        component="ACE client",
+        system_did=f"{stats['retries']} retries, each backoff = the 7 s asked (clock injected); stream completed",
+        lost=f"nothing: {len(got)} samples equal to the source",
+    )
 
 
 def test_sim_429_without_retry_after_backs_off(make_ace_sim, sim_token):
@@ -487,7 +499,7 @@ def test_sim_429_without_retry_after_backs_off(make_ace_sim, sim_token):
     assert stats["retries"] == len(sleeps) >= 2 and all(0 < s <= 0.05 for s in sleeps)
 
 
-def test_sim_intermittent_5xx_recovered_identically(make_ace_sim, sim_token):
+def test_sim_intermittent_5xx_recovered_identically(make_ace_sim, sim_token, reliability):
     sim = make_ace_sim(faults=_faults(server_error_every=2))
     with sim_client(sim, sim_token, page_size=5000) as client:
         got, stats = stream_window(client)
@@ -495,9 +507,15 @@ def test_sim_intermittent_5xx_recovered_identically(make_ace_sim, sim_token):
     statuses = {r[2] for r in sim.request_log}
     assert {500, 502, 503} <= statuses  # JSON and HTML error bodies alike
     assert stats["retries"] == sum(1 for r in sim.request_log if r[2] >= 500)
+    reliability.record(
+        fault="ACE answers 500/502/503 (JSON and HTML bodies) on every 2nd request",
+        component="ACE client",
+        system_did=f"{stats['retries']} retries with backoff; stream completed",
+        lost=f"nothing: {len(got)} samples equal to the source",
+    )
 
 
-def test_sim_truncated_bodies_shrink_page_size(make_ace_sim, sim_token, caplog):
+def test_sim_truncated_bodies_shrink_page_size(make_ace_sim, sim_token, caplog, reliability):
     sim = make_ace_sim(faults=_faults(truncate_above_page_size=5000))
     with caplog.at_level(logging.WARNING, logger="bv.ace"):
         with sim_client(sim, sim_token, page_size=50_000) as client:
@@ -506,6 +524,12 @@ def test_sim_truncated_bodies_shrink_page_size(make_ace_sim, sim_token, caplog):
     assert stats["page_size"] == 5000 and stats["retries"] == 4  # 50000 x2, 10000 x2, then 5000 works
     sizes = [r.getMessage() for r in caplog.records if "page_size=" in r.getMessage()]
     assert len(sizes) == 2 and "page_size=5000" in sizes[-1]
+    reliability.record(
+        fault="ACE truncates page bodies above 5,000 samples",
+        component="ACE client",
+        system_did=f"{stats['retries']} retries, page size 50,000 -> {stats['page_size']:,} (logged); stream completed",
+        lost=f"nothing: {len(got)} samples equal to the source",
+    )
 
 
 def test_sim_empty_pages_do_not_stop_the_stream(make_ace_sim, sim_token):
@@ -538,7 +562,7 @@ def test_sim_window_before_any_data_is_no_data(ace_sim, sim_token):
         assert list(stream) == [] and stream.stats()["no_data"] is True
 
 
-def test_sim_retries_exhausted_after_max_retries_plus_one(make_ace_sim, sim_token):
+def test_sim_retries_exhausted_after_max_retries_plus_one(make_ace_sim, sim_token, reliability):
     sim = make_ace_sim(faults=_faults(server_error_every=1))
     sleeps = Sleeps()
     with sim_client(sim, sim_token, max_retries=3, sleep=sleeps) as client:
@@ -548,14 +572,26 @@ def test_sim_retries_exhausted_after_max_retries_plus_one(make_ace_sim, sim_toke
     msg = str(exc.value)
     assert "demo_office" in msg and "/timeseries/paginated" in msg and "4 attempts" in msg
     assert "HTTP 50" in str(exc.value.last_error) and sim_token not in msg
+    reliability.record(
+        fault="ACE answers 5xx to every request",
+        component="ACE client",
+        system_did=f"AceRetriesExhausted after {exc.value.attempts} attempts naming site and path",
+        lost="nothing: no sample emitted",
+    )
 
 
-def test_sim_timeouts_are_retried_then_exhausted(make_ace_sim, sim_token):
+def test_sim_timeouts_are_retried_then_exhausted(make_ace_sim, sim_token, reliability):
     sim = make_ace_sim(faults=_faults(slow_s=0.5))
     with sim_client(sim, sim_token, max_retries=1, timeout_s=0.1) as client:
         with pytest.raises(AceRetriesExhausted, match="timed out") as exc:
             client.get_site("demo_office")
     assert exc.value.attempts == 2
+    reliability.record(
+        fault="ACE answers slower than the client timeout (0.5 s vs 0.1 s)",
+        component="ACE client",
+        system_did=f"AceRetriesExhausted ('timed out') after {exc.value.attempts} attempts",
+        lost="nothing: no sample emitted",
+    )
 
 
 def test_sim_resent_overlap_passes_through_as_received(make_ace_sim, sim_token):

@@ -141,7 +141,7 @@ def test_open_api_survives_schema_driven_fuzzing(open_url):
         assert seen[path][200] > 0 and seen[path][400] + seen[path][404] > 0, (path, seen[path])
 
 
-def test_keyed_api_survives_schema_driven_fuzzing(keyed_url):
+def test_keyed_api_survives_schema_driven_fuzzing(keyed_url, reliability):
     failures, seen = _fuzz(keyed_url, AUTH_HEADERS)
     assert not failures, "\n\n".join(failures)
     print({path: dict(statuses) for path, statuses in seen.items()})
@@ -149,6 +149,13 @@ def test_keyed_api_survives_schema_driven_fuzzing(keyed_url):
         assert seen[path][401] > 0 and seen[path][200] > 0, (path, seen[path])
     assert seen["/sites/{site}/points"][403] > 0 and seen["/timeseries/query"][403] > 0
     assert _spent["s"] < BUDGET_S, f"fuzzing took {_spent['s']:.0f} s (budget {BUDGET_S} s)"
+    calls = sum(sum(statuses.values()) for statuses in seen.values())
+    reliability.record(
+        fault="schemathesis fuzz of every operation in /openapi.json, with and without keys",
+        component="query API",
+        system_did=f"{calls} keyed requests: 0 server errors, every answer matches the schema",
+        lost="nothing",
+    )
 
 
 def test_document_describes_every_parameter_and_error_shape(open_url):

@@ -107,7 +107,7 @@ def test_catalog_reports_points_and_changes(local_pipeline):
     assert again["points_added"].value == 0 and again["points_removed"].value == 0
 
 
-def test_rejected_token_fails_loudly_and_writes_nothing(local_pipeline, sim_token):
+def test_rejected_token_fails_loudly_and_writes_nothing(local_pipeline, sim_token, reliability):
     from bv_sim.faults import FaultConfig
 
     site = "demo_office"
@@ -122,6 +122,12 @@ def test_rejected_token_fails_loudly_and_writes_nothing(local_pipeline, sim_toke
     assert not store.exists(raw_key(site, TEST_DAY))
     assert not store.exists(archive_key(site, TEST_DAY))
     assert result.asset_materializations_for_node("raw_site_day") == []
+    reliability.record(
+        fault="ACE rejects the token during a site-day run",
+        component="site_day run (Dagster)",
+        system_did="run failed; the failure names the site and says rejected",
+        lost="nothing: no raw or archive file, no materialization",
+    )
 
 
 FAULTS = {
@@ -135,7 +141,7 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_fault_modes_recover_with_identical_archive(local_pipeline, fault):
+def test_fault_modes_recover_with_identical_archive(local_pipeline, fault, reliability):
     from bv_sim.faults import FaultConfig
 
     site = "demo_school"
@@ -146,6 +152,12 @@ def test_fault_modes_recover_with_identical_archive(local_pipeline, fault):
     assert result.success, failure_messages(result)
     assert read_archive(local_pipeline.storage, site, TEST_DAY) == expected
     assert all(passed for passed, _ in check_results(result).values())
+    reliability.record(
+        fault=f"ACE fault during a site-day run: {fault.replace('_', ' ')} {FAULTS[fault]}",
+        component="site_day run (Dagster)",
+        system_did="run succeeded, every check passed",
+        lost="nothing: archive equal to the simulator's samples",
+    )
 
 
 @pytest.mark.parametrize("mode", ["404", "200"])
@@ -166,7 +178,7 @@ def test_empty_window_is_no_data_not_failure(local_pipeline, mode):
     assert checks["coverage"] == (False, "WARN")
 
 
-def test_no_data_never_replaces_stored_data(local_pipeline):
+def test_no_data_never_replaces_stored_data(local_pipeline, reliability):
     from bv_sim.faults import FaultConfig
 
     site = "demo_office"
@@ -178,9 +190,15 @@ def test_no_data_never_replaces_stored_data(local_pipeline):
     assert not result.success
     assert "refusing" in " ".join(failure_messages(result))
     assert local_pipeline.storage.read_bytes(archive_key(site, TEST_DAY)) == before
+    reliability.record(
+        fault="ACE answers 'no data' for a day already archived",
+        component="site_day run (Dagster)",
+        system_did="run failed: refusing to replace stored data with nothing",
+        lost="nothing: archive byte-identical",
+    )
 
 
-def test_retries_exhausted_fail_the_run_and_publish_nothing(local_pipeline):
+def test_retries_exhausted_fail_the_run_and_publish_nothing(local_pipeline, reliability):
     from bv_sim.faults import FaultConfig
 
     site = "demo_office"
@@ -191,9 +209,15 @@ def test_retries_exhausted_fail_the_run_and_publish_nothing(local_pipeline):
     assert site in " ".join(failure_messages(result))
     assert not local_pipeline.storage.exists(raw_key(site, TEST_DAY))
     assert local_pipeline.storage.list("raw/") == []
+    reliability.record(
+        fault="ACE answers 5xx to every request during a site-day run",
+        component="site_day run (Dagster)",
+        system_did="run failed after the client's retries; the failure names the site",
+        lost="nothing: no raw file published",
+    )
 
 
-def test_crash_while_writing_the_archive_leaves_no_file(local_pipeline, monkeypatch):
+def test_crash_while_writing_the_archive_leaves_no_file(local_pipeline, monkeypatch, reliability):
     import bv_pipeline.archive_build as archive_build
 
     site = "demo_office"
@@ -214,6 +238,12 @@ def test_crash_while_writing_the_archive_leaves_no_file(local_pipeline, monkeypa
     with duckdb_connect(store) as con:
         files = con.execute(f"SELECT count(*) FROM glob('{store.uri('archive')}/**')").fetchone()[0]
     assert files == 0
+    reliability.record(
+        fault="archive writer raises after writing half the file",
+        component="archive publish",
+        system_did="run failed naming the error; the scratch file was not published",
+        lost="nothing: raw zone kept, no archive file visible to DuckDB",
+    )
 
 
 def test_archive_requires_a_catalog(local_pipeline):
