@@ -9,7 +9,12 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from bv_ace.client import AceClient
+from bv_ace.client import (
+    DEFAULT_MAX_PAGES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_WINDOW_BUDGET_S,
+    AceClient,
+)
 
 
 class AceResource(dg.ConfigurableResource):
@@ -22,6 +27,10 @@ class AceResource(dg.ConfigurableResource):
     requests_per_minute: float = Field(default=600, description="Request rate limit of one client")
     max_concurrency: int = Field(default=4, description="Concurrent requests of one client")
     page_size: int = Field(default=50_000, description="Timeseries page size (an ACE-allowed value)")
+    # Hostile-answer bounds: a window that exceeds any of them fails loudly instead of hanging.
+    window_budget_s: float = Field(default=DEFAULT_WINDOW_BUDGET_S, description="Seconds one site window may take, retries included")
+    max_pages_per_window: int = Field(default=DEFAULT_MAX_PAGES, description="Pages one site window may take")
+    max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, description="Largest decoded response body accepted")
 
     def get_client(self) -> AceClient:
         """A new client; use it as a context manager so its connections are closed."""
@@ -33,4 +42,7 @@ class AceResource(dg.ConfigurableResource):
             requests_per_minute=self.requests_per_minute,
             max_concurrency=self.max_concurrency,
             page_size=self.page_size,
+            window_budget_s=self.window_budget_s,
+            max_pages_per_window=self.max_pages_per_window,
+            max_response_bytes=self.max_response_bytes,
         )
