@@ -57,7 +57,8 @@ def serve(args) -> int:
     from bv_query.api import create_app
 
     # Access logs carry the query string only (never the Authorization header).
-    options = dict(host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log)
+    options = dict(host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log,
+                   timeout_keep_alive=args.keep_alive)
     if args.workers > 1:
         # Worker processes each build the app (and their own DuckDB) from the environment.
         uvicorn.run("bv_query.api:create_app", factory=True, workers=args.workers, **options)
@@ -88,6 +89,10 @@ def add_arguments(sub) -> None:
     p.add_argument("--log-level", default="info")
     p.add_argument("--no-access-log", action="store_true")
     p.add_argument("--workers", type=int, default=1, help="worker processes (stateless; scale with cores)")
+    # Longer than the idle timeout of clients (httpx 5 s) and load balancers (AWS ALB 60 s): with
+    # uvicorn's 5 s the server can close a kept-alive connection just as a request arrives on it
+    # (a client probing at 5 s idle hit it once in 120 requests; the soak had one such reset).
+    p.add_argument("--keep-alive", type=int, default=75, help="seconds an idle keep-alive connection stays open")
     p.set_defaults(func=serve)
 
 

@@ -108,6 +108,8 @@ class Settings:
     query_max_days: int = _setting("BV_QUERY_MAX_DAYS", int, "longest query range in days")
     query_cache_mb: float = _setting("BV_QUERY_CACHE_MB", float, "decoded row-group cache per process (MB)")
     query_threads: int = _setting("BV_QUERY_THREADS", int, "DuckDB threads per query (0: DuckDB's default)")
+    query_memory_mb: float = _setting("BV_QUERY_MEMORY_MB", float,
+                                      "DuckDB memory limit per query process (MB; it spills past it; 0: DuckDB's default)")
     cors_origins: tuple[str, ...] = _setting("BV_CORS_ORIGINS", _csv, "allowed browser origins")
     api_keys: str = _setting("BV_API_KEYS", str, "query API keys (key or key:siteA|siteB, comma-separated)",
                              secret=True)
@@ -169,7 +171,8 @@ class Settings:
             raise SettingsError(f"BV_HEALTH_SPIKE_Z={self.health_spike_z} must be positive")
         if not 0 <= self.health_dead_warn_ratio <= 1:
             raise SettingsError(f"BV_HEALTH_DEAD_WARN_RATIO={self.health_dead_warn_ratio} is not between 0 and 1")
-        for name in ("step_retries", "late_data_days", "query_max_points", "query_max_days", "query_threads"):
+        for name in ("step_retries", "late_data_days", "query_max_points", "query_max_days", "query_threads",
+                     "query_memory_mb"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{self.variable(name)}={getattr(self, name)} must not be negative")
 
@@ -224,6 +227,7 @@ def _defaults(home: Path) -> dict[str, Any]:
         "query_max_days": 365,
         "query_cache_mb": 256.0,
         "query_threads": 0,
+        "query_memory_mb": 1024.0,
         "cors_origins": (),
         "api_keys": "",
     }

@@ -9,6 +9,7 @@ Bad input is a 4xx JSON `{"error", "parameter"}`; nothing a client sends produce
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Path as PathParam, Query, Request
@@ -17,19 +18,29 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from bv_config.settings import Settings
 from bv_query import health as point_health, render
 from bv_query.auth import AuthError, KeyRing, parse_api_keys
 from bv_query.engine import QueryEngine
 from bv_query.errors import QueryError
-from bv_query.params import FORMATS, parse_choice
-from bv_store.storage import StorageError
+from bv_query.params import FORMATS, QueryRequest, parse_choice
+from bv_store.storage import LocalStorage, StorageError
 
 log = logging.getLogger("bv_query.api")
 STATIC = Path(__file__).parent / "static"
 SMALL_RESULT_ROWS = 20_000  # below this, JSON is sent in one piece (faster than streaming)
+# /timeseries/query parameters other than the repeatable `point`, with the documented defaults.
+TIMESERIES_DEFAULTS = {"site_name": None, "point_names": None, "start_time": None, "end_time": None,
+                       "interval": "raw", "agg": "avg", "tz": "UTC", "fill": "null", "max_points": None,
+                       "format": "json"}
+# Queries this small (a chart's day of a few points: ~1 ms) run on the event loop; a thread
+# hop would cost about as much as the query.
+INLINE_MAX_POINTS = 10
+INLINE_MAX_SPAN = timedelta(days=2)
 
 
 class ApiError(BaseModel):
@@ -192,15 +203,38 @@ def create_app(
         max_points: str | None = Query(None, description="budget for auto; M4 downsampling above it"),
         format: str | None = Query("json", description="json, csv, parquet, arrow"),
     ):
-        key = _key(request)
-        fmt = parse_choice(format, "format", FORMATS, "json")
-        names = [p for p in (point_names or "").split(",") if p.strip()] + list(point)
-        if site_name:
-            KeyRing.check_site(key, site_name.strip())
-        result = engine.query(
-            site_name or "", names, start_time, end_time,
-            interval=interval, agg=agg, tz=tz, fill=fill, max_points=max_points,
+        return _respond(*_parse(request, dict(
+            site_name=site_name, point_names=point_names, point=point, start_time=start_time, end_time=end_time,
+            interval=interval, agg=agg, tz=tz, fill=fill, max_points=max_points, format=format,
+        )))
+
+    def _parse(http_request: Request, p: dict) -> tuple[str, QueryRequest]:
+        """(format, request) from the query parameters; raises the 4xx errors in their order."""
+        key = _key(http_request)
+        fmt = parse_choice(p["format"], "format", FORMATS, "json")
+        names = [n for n in (p["point_names"] or "").split(",") if n.strip()] + list(p["point"])
+        if p["site_name"]:
+            KeyRing.check_site(key, p["site_name"].strip())
+        request = QueryRequest.parse(
+            p["site_name"] or "", names, p["start_time"], p["end_time"], interval=p["interval"], agg=p["agg"],
+            tz=p["tz"], fill=p["fill"], max_points=p["max_points"], max_point_count=engine.max_point_count,
+            max_range_days=engine.max_range_days,
         )
+        return fmt, request
+
+    def _respond(fmt: str, request: QueryRequest) -> Response:
+        if fmt == "csv":
+            from bv_query import export  # DuckDB-backed: loaded when a CSV is first asked for
+        if fmt == "csv" and export.streams(request):
+            # Raw CSV goes out a day at a time (any size, bounded memory); its row count is
+            # not known before the last day, so there is no X-BV-Rows header.
+            stream = export.RawCsvExport.open(engine, request)
+            return StreamingResponse(
+                stream.chunks(), media_type=render.MEDIA_TYPES["csv"],
+                headers={"Content-Disposition": f'attachment; filename="{request.site}.csv"',
+                         "X-BV-Source": stream.source},
+            )
+        result = engine.run(request)
         if fmt == "json":
             if result.table.num_rows <= SMALL_RESULT_ROWS:
                 return Response(render.json_bytes(result), media_type=render.MEDIA_TYPES["json"])
@@ -212,6 +246,22 @@ def create_app(
             headers={"Content-Disposition": f'attachment; filename="{filename}"',
                      "X-BV-Rows": str(result.metadata["rows"]), "X-BV-Source": result.metadata["source"]},
         )
+
+    local = isinstance(engine.storage, LocalStorage)  # remote reads never block the event loop
+
+    async def timeseries_hot(http_request: Request) -> Response:
+        """The same endpoint without FastAPI's parameter machinery (the route above documents
+        it): a small query is answered on the event loop, the rest in the thread pool."""
+        qp = http_request.query_params
+        p = {name: qp.get(name, default) for name, default in TIMESERIES_DEFAULTS.items()}
+        p["point"] = qp.getlist("point")
+        fmt, request = _parse(http_request, p)
+        if local and len(request.points) <= INLINE_MAX_POINTS and request.end - request.start <= INLINE_MAX_SPAN:
+            return _respond(fmt, request)
+        return await run_in_threadpool(_respond, fmt, request)
+
+    # Routes match in order: this one answers, the FastAPI route above stays in the OpenAPI document.
+    app.router.routes.insert(0, Route("/timeseries/query", timeseries_hot, methods=["GET"], include_in_schema=False))
 
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -9,6 +9,12 @@
 Per UTC day the engine reads the hourly rollup (whole days, hour-or-coarser buckets), else
 the archive file, else the live store (not yet archived), else nothing: a missing day is a
 gap, not an error. Only that site's files for those days are read.
+
+Two readers give the same content: on local storage, raw samples of archived days and UTC
+buckets without fill are read directly with pyarrow (`fast_path.py` over `direct.py`: the
+few row groups holding the points, no SQL planning); everything else — live days, other
+time zones, fills, M4, remote storage — is SQL in DuckDB (`sql.py`). `metadata["reader"]`
+says which answered; `QueryEngine(storage, direct=False)` always uses DuckDB.
 """
 
 from __future__ import annotations
@@ -18,21 +24,22 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from bv_query import fast_path
 from bv_query.cache import PointDayCache
+from bv_query.direct import BlockCache, DirectReader
 from bv_query.errors import QueryError, UnknownSite
 from bv_query.params import QueryRequest
 from bv_query.point_search import PointInfo, point_infos, search_points
 from bv_query.sources import SourceIndex, SourcePlan, _TtlCache
 from bv_query import sql
-from bv_store.duckdb_conn import duckdb_connect
 from bv_config.settings import Settings
 from bv_store.layout import validate_site_name
-from bv_store.storage import Storage, StorageError
+from bv_store.storage import LocalStorage, Storage, StorageError
 from bv_store.catalog import read_catalog_table
 from bv_store.layout import points_key, site_of_key
 
@@ -62,17 +69,22 @@ class QueryEngine:
         threads: int | None = None,
         memory_limit: str | None = None,
         cache_mb: float = 256,
+        direct: bool = True,
     ):
         self.storage = storage
         self.max_point_count = max_point_count
         self.max_range_days = max_range_days
         self.index = SourceIndex(storage, listing_ttl_s=listing_ttl_s)
         self._catalogs = _TtlCache(catalog_ttl_s)
-        self._con = duckdb_connect(storage, threads=threads, memory_limit=memory_limit)
-        # Footers of files read before are reused (archive files never change in place).
-        self._con.execute("SET parquet_metadata_cache = true")
+        self._duckdb = None
+        self._duckdb_options = dict(threads=threads, memory_limit=memory_limit)
         self._lock = threading.Lock()
-        self.cache = PointDayCache(int(cache_mb * 1024 * 1024))
+        budget = int(cache_mb * 1024 * 1024)
+        # Local files are read directly by pyarrow for the common shapes (fast_path.py), with
+        # decoded row-group columns in `blocks`; the rest (and remote storage) goes through
+        # DuckDB, with archive point-days in `cache`. `direct=False` forces the DuckDB path.
+        self._direct = DirectReader(BlockCache(budget)) if direct and isinstance(storage, LocalStorage) else None
+        self.cache = PointDayCache(0 if self._direct else budget)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **kwargs) -> "QueryEngine":
@@ -83,6 +95,7 @@ class QueryEngine:
             max_range_days=settings.query_max_days,
             cache_mb=settings.query_cache_mb,
             threads=settings.query_threads or None,
+            memory_limit=f"{round(settings.query_memory_mb)}MiB" if settings.query_memory_mb else None,
         )
         options.update(kwargs)
         return cls(Storage.from_url(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url), **options)
@@ -99,10 +112,18 @@ class QueryEngine:
         return self._catalogs.get(site, load)
 
     def catalog_names(self, site: str) -> frozenset | None:
-        infos = self.catalog(site)
-        if infos is None:
-            return None
-        return self._catalogs.get(("names", site, id(infos)), lambda: frozenset(i.name for i in infos))
+        """The catalog's point names (None without a catalog): only the `name` column, read
+        without the search index `catalog` builds, so a query never waits for that."""
+
+        def load():
+            key = points_key(site)
+            if not self.storage.exists(key):
+                return None
+            with self.storage.local_copy(key) as path:
+                names = pq.ParquetFile(path).read(columns=["name"], use_threads=False).column("name")
+            return frozenset(names.to_pylist())
+
+        return self._catalogs.get(("names", site), load)
 
     def sites(self) -> list[dict]:
         names = set()
@@ -153,20 +174,21 @@ class QueryEngine:
         began = time.perf_counter()
         self._check_site(request.site)
         try:
-            table, plan, before_m4 = self._execute(request)
-        except (StorageError, OSError, duckdb.IOException):
+            table, plan, before_m4, reader = self._execute(request)
+        except retryable_errors():
             # A file went away between listing and reading (day close, re-materialization):
             # list again and retry once; a second failure is real and propagates.
             self.index.invalidate()
-            table, plan, before_m4 = self._execute(request)
+            table, plan, before_m4, reader = self._execute(request)
         known = self.catalog_names(request.site)
-        found = set(table.column("point").to_pylist()) if table.num_rows else set()
+        found = set(pc.unique(table.column("point")).to_pylist()) if table.num_rows else set()
         unknown = [p for p in request.points if known is not None and p not in known and p not in found]
         return QueryResult(
             request=request,
             table=table,
             metadata={
                 "source": plan.source,
+                "reader": reader,
                 "rows": table.num_rows,
                 "files_read": plan.files_read,
                 "interval": request.interval,
@@ -190,6 +212,8 @@ class QueryEngine:
         if request.interval not in ROLLUP_INTERVALS:
             return False
         # Hourly rollups are UTC hours: usable when every local hour boundary is a UTC one.
+        if getattr(request.tz, "key", None) == "UTC":
+            return True
         moment = request.start
         while moment <= request.end:
             if request.tz.utcoffset(moment.replace(tzinfo=None)).total_seconds() % 3600:
@@ -198,32 +222,65 @@ class QueryEngine:
         return True
 
     def _execute(self, request: QueryRequest):
-        cur = self._con.cursor()
+        """(table, plan, rows before M4, reader): "direct" (pyarrow over local files),
+        "duckdb", or "direct+duckdb" (archive days direct, live days through DuckDB)."""
+        cur = None
         try:
+            if self._direct is None:  # remote rollup footers are read through DuckDB
+                cur = self._con.cursor()
             plan = self.index.plan(
                 cur, request.site, request.start, request.end, use_rollup=self._rollup_allowed(request)
             )
-            if request.interval == "raw":
-                table = self._raw(cur, request, plan)
-            else:
-                params: dict = {}
-                detail = sql.detail_sql(plan, request.points, params)
-                rollup = sql.rollup_sql(plan, request.points, params)
-                known = self.catalog_names(request.site)
-                grid_points = [p for p in request.points if known is None or p in known]
-                text = sql.bucket_query(detail, rollup, request.interval, request.agg, request.fill, str(request.tz), grid_points)
-                if "$start" in text:
-                    params.update(start=request.start, end=request.end)
-                table = _fetch(cur, text, params)
+            known = self.catalog_names(request.site)
+            grid_points = [p for p in request.points if known is None or p in known]
+            table, reader = None, "duckdb"
+            if self._direct is not None:
+                table = fast_path.answer(self._direct, request, plan, grid_points)
+                reader = "direct"
+            if table is None:
+                reader = "duckdb"
+                cur = cur or self._con.cursor()
+                if request.interval == "raw":
+                    table, reader = self._raw(cur, request, plan)
+                else:
+                    params: dict = {}
+                    detail = sql.detail_sql(plan, request.points, params)
+                    rollup = sql.rollup_sql(plan, request.points, params)
+                    text = sql.bucket_query(detail, rollup, request.interval, request.agg, request.fill, str(request.tz), grid_points)
+                    if "$start" in text:
+                        params.update(start=request.start, end=request.end)
+                    table = _fetch(cur, text, params)
             before_m4 = table.num_rows
             if request.max_points and table.num_rows > request.max_points:
+                cur = cur or self._con.cursor()
                 table = self._downsample(cur, table, request)
-            return table.cast(RESULT_SCHEMA), plan, before_m4
+            if not table.schema.equals(RESULT_SCHEMA):
+                table = table.cast(RESULT_SCHEMA)
+            return table, plan, before_m4, reader
         finally:
-            cur.close()
+            if cur is not None:
+                cur.close()
 
-    def _raw(self, cur, request: QueryRequest, plan: SourcePlan) -> pa.Table:
-        """Raw samples: archive point-days through the cache, the rest through DuckDB."""
+    def _raw(self, cur, request: QueryRequest, plan: SourcePlan) -> tuple[pa.Table, str]:
+        """Raw samples: archive point-days read directly (local) or through the cache, the
+        rest through DuckDB."""
+        if self._direct is not None and plan.archive:
+            try:
+                stored = fast_path.raw(self._direct, request, SourcePlan(archive=plan.archive))
+            except fast_path.NotDirect:
+                stored = None
+            if stored is not None:
+                params: dict = {}
+                detail = sql.detail_sql(SourcePlan(live=plan.live), request.points, params)
+                parts = [stored]
+                if detail is not None:
+                    params.update(start=request.start, end=request.end)
+                    parts.append(_fetch(cur, sql.raw_query(detail), params).cast(RESULT_SCHEMA))
+                table = pa.concat_tables(parts) if len(parts) > 1 else stored
+                return table.sort_by([("point", "ascending"), ("ts", "ascending")]), "direct+duckdb"
+        return self._raw_duckdb(cur, request, plan), "duckdb"
+
+    def _raw_duckdb(self, cur, request: QueryRequest, plan: SourcePlan) -> pa.Table:
         sizes = self.index.archive_days(request.site)
         cached_days = {}
         if self.cache.enabled and len(plan.archive) * len(request.points) <= MAX_CACHED_PAIRS:
@@ -301,8 +358,33 @@ class QueryEngine:
         finally:
             cur.unregister("result_rows")
 
+    @property
+    def _con(self):
+        """The DuckDB connection, opened on first use: the direct path and a fresh server's
+        first answers never import or start DuckDB."""
+        if self._duckdb is None:
+            with self._lock:
+                if self._duckdb is None:
+                    from bv_store.duckdb_conn import duckdb_connect
+
+                    con = duckdb_connect(self.storage, **self._duckdb_options)
+                    # Footers of files read before are reused (archive files never change in place).
+                    con.execute("SET parquet_metadata_cache = true")
+                    self._duckdb = con
+        return self._duckdb
+
     def close(self) -> None:
-        self._con.close()
+        if self._duckdb is not None:
+            self._duckdb.close()
+
+
+def retryable_errors() -> tuple:
+    """A file went away under a read: storage and OS errors, and DuckDB's IO error once
+    DuckDB is loaded (it is imported lazily, so it cannot have raised before that)."""
+    import sys
+
+    duckdb = sys.modules.get("duckdb")
+    return (StorageError, OSError) + ((duckdb.IOException,) if duckdb is not None else ())
 
 
 MAX_CACHED_PAIRS = 64  # (day file, point) pairs a raw query serves through the cache

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi import Query, Request
 
 from bv_query.auth import KeyRing
+from bv_query.engine import retryable_errors
 from bv_query.errors import QueryError
 from bv_query.point_search import PointInfo, unit_symbol
 from bv_query.sources import _TtlCache
@@ -150,7 +150,7 @@ def point_days(engine, site: str, point: str, start: date | None, end: date | No
     wanted = sorted(d for d in days if start <= d <= end)
     try:
         found = _point_rows(engine, site, point, wanted)
-    except (duckdb.IOException, OSError):
+    except retryable_errors():
         # A file was replaced or removed since the cached listing: list again, retry once.
         _cache(engine).clear()
         days = health_days(engine, site)

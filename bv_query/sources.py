@@ -29,7 +29,7 @@ from bv_store.layout import (
     rollup_site_prefix,
 )
 from bv_store.schemas import ROLLUP_DAYS_META
-from bv_store.storage import Storage
+from bv_store.storage import LocalStorage, Storage
 
 
 @dataclass
@@ -137,34 +137,47 @@ class SourceIndex:
             if cache_key in self._rollup_meta:
                 return self._rollup_meta[cache_key]
         uri = self.storage.uri(rollup_key(site, month))
-        rows = con.execute(
-            "SELECT value FROM parquet_kv_metadata(?) WHERE key = ?", [uri, ROLLUP_DAYS_META]
-        ).fetchall()
-        coverage = orjson.loads(rows[0][0]) if rows else {}
+        if isinstance(self.storage, LocalStorage):
+            # The footer's key-value metadata, read by pyarrow: no SQL for a local file.
+            import pyarrow.parquet as pq
+
+            meta = pq.read_metadata(uri).metadata or {}
+            raw = meta.get(ROLLUP_DAYS_META.encode())
+            coverage = orjson.loads(raw) if raw else {}
+        else:
+            rows = con.execute(
+                "SELECT value FROM parquet_kv_metadata(?) WHERE key = ?", [uri, ROLLUP_DAYS_META]
+            ).fetchall()
+            coverage = orjson.loads(rows[0][0]) if rows else {}
         with self._lock:
             self._rollup_meta[cache_key] = coverage
         return coverage
 
     def plan(self, con, site: str, start: datetime, end: datetime, *, use_rollup: bool) -> SourcePlan:
+        """The files per day; `con` (a DuckDB connection) is used only to read the footers of
+        rollups on remote storage, and may be None for local storage."""
         plan = SourcePlan()
         archived = self.archive_days(site)
         months = self.rollup_months(site) if use_rollup else {}
-        # Per month, once: its rollup's coverage and URI (a year is 365 days but 12 months).
-        coverage_of: dict[str, dict[str, int]] = {}
+        # Per month, once: its rollup's coverage (by date) and URI (a year is 12 months).
+        coverage_of: dict[str, dict[date, int]] = {}
         uri_of: dict[str, str] = {}
         day = start.astimezone(timezone.utc).date()
         day_start, day_end = day_window(day)
+        one_day = timedelta(days=1)
+        month_of = None
         while day_start < end:
-            whole_day = start <= day_start and day_end <= end
-            month = f"{day.year:04d}-{day.month:02d}"
-            if day in archived and whole_day and month in months:
+            if month_of is None or day.day == 1:
+                month_of = f"{day.year:04d}-{day.month:02d}"
+            month = month_of
+            if month in months and day in archived and start <= day_start and day_end <= end:
                 if month not in coverage_of:
-                    coverage_of[month] = self.rollup_coverage(con, site, month, months[month])
+                    coverage_of[month] = self._coverage_by_date(con, site, month, months[month])
                     uri_of[month] = self.storage.uri(rollup_key(site, month))
-                if coverage_of[month].get(day.isoformat()) == archived[day]:
+                if coverage_of[month].get(day) == archived[day]:
                     plan.rollup_days[day] = uri_of[month]
-                    day += timedelta(days=1)
-                    day_start, day_end = day_end, day_end + timedelta(days=1)
+                    day += one_day
+                    day_start, day_end = day_end, day_end + one_day
                     continue
             if day in archived:
                 plan.archive[day] = self.storage.uri(archive_key(site, day))
@@ -177,6 +190,21 @@ class SourceIndex:
                     plan.live[day] = files
                 else:
                     plan.missing.append(day)
-            day += timedelta(days=1)
-            day_start, day_end = day_end, day_end + timedelta(days=1)
+            day += one_day
+            day_start, day_end = day_end, day_end + one_day
         return plan
+
+    def _coverage_by_date(self, con, site: str, month: str, size: int) -> dict[date, int]:
+        cache_key = ("by_date", rollup_key(site, month), size)
+        with self._lock:
+            if cache_key in self._rollup_meta:
+                return self._rollup_meta[cache_key]
+        by_date = {}
+        for text, day_size in self.rollup_coverage(con, site, month, size).items():
+            try:
+                by_date[date.fromisoformat(text)] = day_size
+            except (TypeError, ValueError):
+                continue  # not a day name: never matches an archive day, as before
+        with self._lock:
+            self._rollup_meta[cache_key] = by_date
+        return by_date

@@ -39,7 +39,9 @@ ARCHIVE_PARTIAL_META = "bv_accepted_partial"
 
 # rollup/hourly/: per point and UTC hour.
 ROLLUP_COLUMNS = ("point", "hour", "count", "sum", "min", "max", "first", "last")
-ROLLUP_ROW_GROUP_ROWS = 131_072
+# 32 Ki rows (~45 points x a month of hours): a point-month query decodes one small row group
+# (0.4 ms instead of 1.3 ms at 128 Ki, measured), for ~1.4x the bytes of a file ~1/100 of its archive.
+ROLLUP_ROW_GROUP_ROWS = 32_768
 # Parquet key-value metadata of a rollup file: {"YYYY-MM-DD": archive bytes} of the days it
 # was built from; a reader uses a day from the rollup only while that archive is unchanged.
 ROLLUP_DAYS_META = "bv_source_days"

@@ -255,3 +255,32 @@ def test_random_parameters_never_produce_a_5xx(api, site, points, start, end, in
     if r.status_code >= 400:
         body = r.json()
         assert isinstance(body["error"], str) and body["error"]
+
+
+def test_json_samples_are_the_bytes_orjson_writes_for_the_dicts():
+    """render.sample_objects builds the samples column-wise; it must equal orjson's own output
+    for a list of {"point_name", "timestamp", "value"} dicts: escapes, floats, nulls, chunks."""
+    from bv_query import render
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    values = rng.normal(0, 1e3, n)
+    values[::7] = np.round(values[::7])
+    values[:8] = [1e20, -0.0, 5e-324, 1.0, 0.1, 1 / 3, 1.7976931348623157e308, -1e-7]
+    names = ["a/b", 'quote " back \\ é', "€\n\t", "x"]
+    table = pa.table({
+        "point": pa.array([names[i % 4] for i in range(n)]),
+        "ts": pa.array(np.sort(rng.integers(0, 2**52, n)), pa.timestamp("us", tz="UTC")),
+        "value": pa.array(values),
+    })
+    with_nulls = table.set_column(2, "value", pa.array(values, mask=np.arange(n) % 11 == 0))
+    chunked = pa.concat_tables([with_nulls.slice(0, 100), with_nulls.slice(100)])
+
+    def by_dicts(part):
+        rows = [{"point_name": p, "timestamp": t, "value": v} for p, t, v in zip(
+            part.column("point").to_pylist(), render._epoch_ms(part.column("ts")).to_pylist(),
+            part.column("value").to_pylist())]
+        return orjson.dumps(rows)[1:-1]
+
+    for part in (table, with_nulls, chunked, chunked.slice(37, 1), chunked.slice(90, 700), table.slice(0, 0)):
+        assert render.sample_objects(part) == by_dicts(part)

@@ -4,7 +4,7 @@ boundary, from rollups and from day files, for several points at once."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -198,3 +198,158 @@ def test_a_changed_archive_day_is_not_served_from_a_stale_rollup(synthetic_site)
     assert result.metadata["days_from_rollup"] == 0
     assert result.to_pandas().value.iloc[0] > 900
 
+
+
+# --- the direct (pyarrow) path against the general (DuckDB) path, on files the pipeline's own
+# writers produced: archive files through write_archive_file + publish, rollups through
+# build_month_rollup, with small row groups so points straddle row-group boundaries.
+DIRECT_SITE = "direct_site"
+DIRECT_DAYS = [date(2025, 3, 29) + timedelta(days=i) for i in range(4)]  # two rollup months
+DIRECT_LIVE_DAY = date(2025, 4, 2)
+
+
+def _direct_points() -> list[str]:
+    names = [f"dev{d}/analogInput/{i}" for d in range(4) for i in range(5)]
+    return sorted(names + ["dev9/binaryValue/1, with comma", "dév/ünïcode/1", "uncatalogued/point"])
+
+
+def _direct_day(day: date, points: list[str], rng) -> pd.DataFrame:
+    frames = []
+    start = pd.Timestamp(day, tz="UTC")
+    for i, point in enumerate(points):
+        if i == 3 and day == DIRECT_DAYS[1]:
+            continue  # silent for a whole day
+        step = 300 if i % 7 == 0 else 60
+        n = 86_400 // step
+        offsets = np.arange(n) * step * 1_000_000 + rng.integers(0, step * 1_000_000, size=n)
+        values = np.round(rng.normal(20 + i, 3, size=n), 3) if "binary" not in point else rng.integers(0, 2, size=n) * 1.0
+        frames.append(pd.DataFrame({"point": point, "ts": start + pd.to_timedelta(np.sort(offsets), unit="us"), "value": values}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def writer_store(tmp_path_factory):
+    import pyarrow as pa
+
+    import bv_pipeline.archive_build as archive_build
+    import bv_pipeline.rollup_build as rollup_build
+    from support.fixtures_query import _write, write_catalog
+
+    from bv_store.layout import archive_key, live_part_key
+    from bv_store.publish import publish
+    from bv_store.schemas import ARCHIVE_SCHEMA
+    from bv_store.storage import Storage
+
+    storage = Storage.from_url(str(tmp_path_factory.mktemp("writer_store")))
+    points = _direct_points()
+    catalog = [p for p in points if not p.startswith("uncatalogued")]
+    rng = np.random.default_rng(12)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(archive_build, "ROW_GROUP_ROWS", 3000)
+    mp.setattr(rollup_build, "ROLLUP_ROW_GROUP_ROWS", 700)
+    try:
+        for day in DIRECT_DAYS:
+            frame = _direct_day(day, points, rng).sort_values(["point", "ts"], ignore_index=True)
+            codes = pd.Categorical(frame.point, categories=points)
+            table = pa.table({
+                "point": pa.DictionaryArray.from_arrays(pa.array(codes.codes.astype(np.int32)), pa.array(points)),
+                "ts": pa.array(frame.ts, ARCHIVE_SCHEMA.field("ts").type), "value": pa.array(frame.value, pa.float64()),
+            })
+            publish(storage, archive_key(DIRECT_SITE, day), lambda path, t=table: archive_build.write_archive_file(t, path),
+                    expect_rows=table.num_rows)
+        live = _direct_day(DIRECT_LIVE_DAY, points, rng)
+        cut = live.ts < pd.Timestamp(DIRECT_LIVE_DAY, tz="UTC") + pd.Timedelta(hours=10)
+        _write(storage, live_part_key(DIRECT_SITE, DIRECT_LIVE_DAY, 1, "a"), live[cut])
+        _write(storage, live_part_key(DIRECT_SITE, DIRECT_LIVE_DAY, 2, "b"), live[~cut])
+        write_catalog(storage, DIRECT_SITE, catalog)
+        for month in ("2025-03", "2025-04"):
+            rollup_build.build_month_rollup(storage, DIRECT_SITE, month)
+    finally:
+        mp.undo()
+    return storage, points
+
+
+def _same_content(direct, general, label: str) -> None:
+    a, b = direct.table, general.table
+    assert a.num_rows == b.num_rows, f"{label}: {a.num_rows} rows direct, {b.num_rows} through DuckDB"
+    assert a.column("point").to_pylist() == b.column("point").to_pylist(), f"{label}: points differ"
+    ts_a = a.column("ts").cast(pa_ts_int()).to_numpy(zero_copy_only=False)
+    ts_b = b.column("ts").cast(pa_ts_int()).to_numpy(zero_copy_only=False)
+    assert (ts_a == ts_b).all(), f"{label}: timestamps differ"
+    va = a.column("value").to_pandas().to_numpy(dtype=float)
+    vb = b.column("value").to_pandas().to_numpy(dtype=float)
+    assert (np.isnan(va) == np.isnan(vb)).all(), f"{label}: nulls differ"
+    # In-order sums as DuckDB adds them; DuckDB's own thread interleaving may move the last bit.
+    np.testing.assert_allclose(va, vb, rtol=1e-12, atol=0, equal_nan=True, err_msg=label)
+    keys = set(direct.metadata) - {"query_time_ms", "reader"}
+    assert {k: direct.metadata[k] for k in keys} == {k: general.metadata[k] for k in keys}, label
+
+
+def pa_ts_int():
+    import pyarrow as pa
+
+    return pa.int64()
+
+
+def test_direct_path_and_duckdb_path_give_the_same_content(writer_store):
+    storage, points = writer_store
+    fast, general = QueryEngine(storage), QueryEngine(storage, direct=False)
+    first = utc(2025, 3, 29)
+    shapes = [  # (points, start, end, options, the reader the fast engine must have used)
+        (points[:1], first, first + timedelta(days=1), {}, "direct"),
+        (points[4:7], first + timedelta(hours=13, minutes=7), first + timedelta(days=2, hours=5), {}, "direct"),
+        (points, first + timedelta(days=1), first + timedelta(days=2), {}, "direct"),
+        (points[:2] + ["no/such/point"], first + timedelta(days=3, hours=20), first + timedelta(days=4, hours=4), {},
+         "direct+duckdb"),
+        (points[:1], first, first + timedelta(days=2), {"max_points": 200}, "direct"),
+        (points[3:4], first + timedelta(days=1), first + timedelta(days=2), {}, "direct"),  # silent that day
+        (["uncatalogued/point", "no/such/point"], first, first + timedelta(days=1), {"interval": "1h"}, "direct"),
+        (points[:2], first + timedelta(days=1), first + timedelta(days=2), {"interval": "1min", "agg": "avg"}, "direct"),
+    ]
+    for agg in AGGS:
+        for interval in ("15min", "1h", "1d"):
+            shapes.append((points[2:5], first + timedelta(hours=5, minutes=31), first + timedelta(days=3, hours=7),
+                           {"interval": interval, "agg": agg}, "direct"))
+        shapes.append((points[-3:], first, first + timedelta(days=4), {"interval": "1h", "agg": agg}, "direct"))
+        shapes.append((points[:2], first, first + timedelta(days=5), {"interval": "1h", "agg": agg}, "duckdb"))
+    shapes += [
+        (points[:2], first, first + timedelta(days=4), {"interval": "1h", "tz": "America/Chicago"}, "duckdb"),
+        (points[:2], first, first + timedelta(days=4), {"interval": "1h", "fill": "locf"}, "duckdb"),
+        (points[:3], first, first + timedelta(days=4), {"interval": "1d", "max_points": 6}, "direct"),
+    ]
+    used = set()
+    for pts, start, end, options, reader in shapes:
+        label = f"{len(pts)} points {start:%m-%d %H:%M}..{end:%m-%d %H:%M} {options}"
+        got = fast.query(DIRECT_SITE, pts, start, end, **options)
+        want = general.query(DIRECT_SITE, pts, start, end, **options)
+        assert want.metadata["reader"] == "duckdb", label
+        assert got.metadata["reader"] == reader, f"{label}: read by {got.metadata['reader']}, expected {reader}"
+        silent = pts == points[3:4] or pts[0].startswith("uncatalogued")
+        assert got.table.num_rows > 0 or silent, f"{label}: no rows"
+        _same_content(got, want, label)
+        used.add(reader)
+    assert used == {"direct", "direct+duckdb", "duckdb"}
+    assert fast._direct.cache.stats()["entries"] > 0  # the direct path really decoded row groups
+
+
+def test_direct_path_reads_a_rewritten_file_not_its_old_decode(writer_store, tmp_path):
+    storage, points = writer_store
+    from support.fixtures_query import _write
+
+    from bv_store.layout import archive_key
+
+    engine = QueryEngine(storage, listing_ttl_s=0)
+    day = DIRECT_DAYS[2]
+    start = utc(day.year, day.month, day.day)
+    before = engine.query(DIRECT_SITE, points[:1], start, start + timedelta(days=1))
+    assert before.metadata["reader"] == "direct" and before.table.num_rows > 0
+    frame = before.to_pandas()
+    frame["value"] = frame["value"] + 1000
+    original = (storage.root / archive_key(DIRECT_SITE, day)).read_bytes()
+    try:
+        _write(storage, archive_key(DIRECT_SITE, day), frame)  # a re-materialized day
+        after = engine.query(DIRECT_SITE, points[:1], start, start + timedelta(days=1))
+        assert after.metadata["reader"] == "direct"
+        assert (after.to_pandas().value.to_numpy() == frame.value.to_numpy()).all()
+    finally:
+        (storage.root / archive_key(DIRECT_SITE, day)).write_bytes(original)

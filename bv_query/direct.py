@@ -1,0 +1,223 @@
+"""Direct reads of local archive and rollup files with pyarrow: the common chart shapes
+without SQL text or DuckDB planning.
+
+Archive and rollup files are sorted by point (then time). Each row group's Parquet statistics
+give its smallest and largest point, read once per file from the footer: they say which row
+groups hold a point. The first decode of a row group also records where each point's rows
+start and stop in it (the file's own `point` column, kept as a small index), so every later
+read of that row group decodes only the columns asked for and slices them.
+
+Decoded columns go to a bounded LRU (`BlockCache`), keyed by the file's path, size and mtime,
+row group and column: a rewritten file is never answered from an older decode. A file that
+does not fit these expectations (no point statistics, unsorted points, nulls or NaN in a
+value column) raises `NotDirect`, and the engine answers through DuckDB instead.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+class NotDirect(Exception):
+    """This file or query is not served by the direct reader; use the general (DuckDB) path."""
+
+
+class BlockCache:
+    """A bounded LRU of decoded column blocks (numpy arrays), by approximate bytes."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0
+
+    def get(self, key):
+        with self._lock:
+            value = self._items.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key, array: np.ndarray) -> None:
+        size = array.nbytes + 200
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes + 200
+            self._items[key] = array
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= dropped.nbytes + 200
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"entries": len(self._items), "bytes": self._bytes, "hits": self.hits, "misses": self.misses}
+
+
+class FileIndex:
+    """One file's footer, its row groups' point bounds, and the point runs found so far."""
+
+    __slots__ = ("path", "stamp", "metadata", "columns", "lows", "highs", "runs")
+
+    def __init__(self, path: str, stamp: tuple[int, int]):
+        self.path, self.stamp = path, stamp
+        self.metadata = pq.read_metadata(path)
+        names = self.metadata.schema.names
+        if "point" not in names:
+            raise NotDirect(f"{path}: no point column")
+        self.columns = {name: i for i, name in enumerate(names)}
+        point = self.columns["point"]
+        self.lows, self.highs = [], []
+        for rg in range(self.metadata.num_row_groups):
+            stats = self.metadata.row_group(rg).column(point).statistics
+            if stats is None or not stats.has_min_max:
+                raise NotDirect(f"{path}: row group {rg} has no point statistics")
+            self.lows.append(_text(stats.min))
+            self.highs.append(_text(stats.max))
+        if any(a > b for a, b in zip(self.highs, self.lows[1:])):
+            raise NotDirect(f"{path}: row groups are not sorted by point")
+        self.runs: dict[int, dict[str, tuple[int, int]]] = {}
+
+    def row_groups(self, point: str) -> list[int]:
+        """Row groups whose [min, max] point range holds `point` (in file order)."""
+        lo = _bisect_left(self.highs, point)
+        out = []
+        for rg in range(lo, len(self.lows)):
+            if self.lows[rg] > point:
+                break
+            out.append(rg)
+        return out
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _bisect_left(items: list[str], key: str) -> int:
+    lo, hi = 0, len(items)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if items[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+class DirectReader:
+    """Rows of given points from local, point-sorted Parquet files, as numpy arrays."""
+
+    MAX_FILES = 8192  # footers kept (a site-year of archive files plus its rollups is ~380)
+
+    def __init__(self, cache: BlockCache):
+        self.cache = cache
+        self._files: OrderedDict[str, FileIndex] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def file(self, path: str) -> FileIndex:
+        st = os.stat(path)
+        stamp = (st.st_size, st.st_mtime_ns)
+        with self._lock:
+            index = self._files.get(path)
+            if index is not None and index.stamp == stamp:
+                self._files.move_to_end(path)
+                return index
+        index = FileIndex(path, stamp)
+        with self._lock:
+            self._files[path] = index
+            while len(self._files) > self.MAX_FILES:
+                self._files.popitem(last=False)
+        return index
+
+    def point_rows(self, path: str, point: str, columns: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+        """{column: array} of the point's rows in the file (file order), or None when absent."""
+        index = self.file(path)
+        parts = []
+        for rg in index.row_groups(point):
+            blocks = self._blocks(index, rg, columns)
+            span = index.runs[rg].get(point)
+            if span is not None:
+                parts.append({c: blocks[c][span[0]:span[1]] for c in columns})
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        return {c: np.concatenate([p[c] for p in parts]) for c in columns}
+
+    def _blocks(self, index: FileIndex, rg: int, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+        key = (index.path, index.stamp, rg)
+        out, missing = {}, []
+        for c in columns:
+            block = self.cache.get(key + (c,)) if self.cache.enabled else None
+            if block is None:
+                missing.append(c)
+            else:
+                out[c] = block
+        if not missing and rg in index.runs:
+            return out
+        for c in missing:
+            if c not in index.columns:
+                raise NotDirect(f"{index.path}: no column {c!r}")
+        read = list(missing) + (["point"] if rg not in index.runs else [])
+        table = pq.ParquetFile(index.path, metadata=index.metadata, read_dictionary=["point"]).read_row_group(
+            rg, columns=read, use_threads=False
+        )
+        if rg not in index.runs:
+            index.runs[rg] = _runs(table.column("point"), index.path, rg)
+        for c in missing:
+            array = _numpy(table.column(c), index.path, c)
+            out[c] = array
+            if self.cache.enabled:
+                self.cache.put(key + (c,), array)
+        return out
+
+
+def _runs(column: pa.ChunkedArray, path: str, rg: int) -> dict[str, tuple[int, int]]:
+    """{point: (first row, end row)} of a row group's point column, which must be sorted."""
+    column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if column.null_count:
+        raise NotDirect(f"{path}: row group {rg} has null points")
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    idx = column.indices.to_numpy(zero_copy_only=False)
+    if len(idx) == 0:
+        return {}
+    starts = np.concatenate(([0], np.flatnonzero(idx[1:] != idx[:-1]) + 1))
+    ends = np.append(starts[1:], len(idx))
+    names = column.dictionary.take(pa.array(idx[starts])).to_pylist()
+    if any(a >= b for a, b in zip(names, names[1:])):
+        raise NotDirect(f"{path}: row group {rg} is not sorted by point")
+    return {n: (int(a), int(b)) for n, a, b in zip(names, starts.tolist(), ends.tolist())}
+
+
+def _numpy(column: pa.ChunkedArray, path: str, name: str) -> np.ndarray:
+    if column.null_count:
+        raise NotDirect(f"{path}: column {name!r} has nulls")
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if pa.types.is_timestamp(array.type):
+        if array.type.unit != "us":
+            array = array.cast(pa.timestamp("us", tz=array.type.tz))
+        out = array.view(pa.int64()).to_numpy(zero_copy_only=False)
+    else:
+        out = array.to_numpy(zero_copy_only=False)
+        if out.dtype.kind == "f" and not np.isfinite(out).all():
+            raise NotDirect(f"{path}: column {name!r} has NaN or infinite values")
+    out.flags.writeable = False
+    return out
