@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from bv_ace.client import AceClient
 from bv_store.catalog import CatalogError, read_catalog_names, snapshot_catalog
+from bv_store.faults import crash_point
 from bv_store.layout import points_key
 from bv_store.publish import publish
 from bv_store.schemas import BACNET_FIELDS, CATALOG_SCHEMA
@@ -103,6 +104,7 @@ def refresh_catalog(client: AceClient, storage: Storage, site: str) -> CatalogRe
     table = pa.Table.from_pylist(rows, schema=CATALOG_SCHEMA)
     done = publish(storage, key, lambda path: pq.write_table(table, path, compression="zstd"),
                    expect_rows=len(rows), what=f"ace_points {site}")
+    crash_point("catalog.before_version")
     snapshot_catalog(storage, site)  # this version stays readable for the archives built from it
     current = {r["name"] for r in rows}
     return CatalogResult(

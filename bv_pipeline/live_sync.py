@@ -4,7 +4,10 @@ One tick fetches [cursor - overlap, now) from ACE, types and dedupes it exactly 
 archive (same value rule), writes one Parquet part per UTC day it touches, and only then
 moves the cursor. The cursor is the newest sample time seen, so a tick that got nothing
 (ACE down, or late) leaves it in place and the next tick asks for the whole missed window:
-an outage leaves no gap. Days already archived are skipped (the archive is authoritative).
+an outage leaves no gap. Days already archived are skipped (the archive is authoritative):
+only samples the archive lacks are kept, in a live part that release leaves in place. Each
+day's part is written under the site-day lock (bv_store.site_day_lock), as are compaction
+and release, so day close cannot release a day between a tick's check and its publish.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from bv_ace.client import AceClient
 from bv_pipeline.archive_build import transform_raw_table
 from bv_store.days import day_window
 from bv_store.duckdb_conn import duckdb_connect
+from bv_store.faults import crash_point
 from bv_store.layout import archive_key, live_cursor_key, live_day_prefix, live_part_key, parse_live_part_key
 from bv_store.publish import publish, publish_bytes
 from bv_store.schemas import PARQUET_OPTIONS
+from bv_store.site_day_lock import site_day_lock
 from bv_store.storage import Storage, StorageNotFound
 
 DEFAULT_OVERLAP = timedelta(minutes=10)
@@ -47,6 +52,7 @@ class SyncResult:
     files: list[str] = field(default_factory=list)
     days: list[str] = field(default_factory=list)
     skipped_archived_days: list[str] = field(default_factory=list)
+    kept_not_in_archive: int = 0  # samples of archived days the archive lacks, kept live
     newest_sample: datetime | None = None
     cursor_before: datetime | None = None
     cursor_after: datetime | None = None
@@ -76,6 +82,7 @@ class SyncResult:
             "files_written": len(self.files),
             "days": ", ".join(self.days),
             "skipped_archived_days": ", ".join(self.skipped_archived_days),
+            "samples_not_in_archive_kept": self.kept_not_in_archive,
         }
 
 
@@ -124,18 +131,26 @@ def sync_site(
 
     day = start.date()
     while day_window(day)[0] < end:
-        if storage.exists(archive_key(site, day)):
-            result.skipped_archived_days.append(day.isoformat())
-        elif raw is not None:
-            table, _dropped, _examples, _in_day = transform_raw_table(raw, catalog_names, day)
-            lo, hi = max(start, day_window(day)[0]), min(end, day_window(day)[1])
-            table = table.filter(
-                pa.compute.and_(
-                    pa.compute.greater_equal(table.column("ts"), pa.scalar(lo, pa.timestamp("us", tz="UTC"))),
-                    pa.compute.less(table.column("ts"), pa.scalar(hi, pa.timestamp("us", tz="UTC"))),
+        # Under the site-day lock: the day cannot be archived and its live files released
+        # between "is it archived?" and this part's publish (day close racing the last tick).
+        with site_day_lock(storage, site, day, what=f"live sync {site}"):
+            table = None
+            if raw is not None:
+                table, _dropped, _examples, _in_day = transform_raw_table(raw, catalog_names, day)
+                lo, hi = max(start, day_window(day)[0]), min(end, day_window(day)[1])
+                table = table.filter(
+                    pa.compute.and_(
+                        pa.compute.greater_equal(table.column("ts"), pa.scalar(lo, pa.timestamp("us", tz="UTC"))),
+                        pa.compute.less(table.column("ts"), pa.scalar(hi, pa.timestamp("us", tz="UTC"))),
+                    )
                 )
-            )
-            if table.num_rows:
+            if storage.exists(archive_key(site, day)):
+                result.skipped_archived_days.append(day.isoformat())
+                # The archive is authoritative; samples it lacks (ACE got them after the close)
+                # are still kept in a live part, never dropped (release counts and names them).
+                table = _not_in_archive(storage, site, day, table, connect) if table is not None else None
+                result.kept_not_in_archive += table.num_rows if table is not None else 0
+            if table is not None and table.num_rows:
                 result.files.append(_write_part(storage, site, day, table, end))
                 result.rows_written += table.num_rows
                 result.days.append(day.isoformat())
@@ -144,8 +159,10 @@ def sync_site(
                 result.points_seen += len(pa.compute.unique(table.column("point")))
         day += timedelta(days=1)
 
+    crash_point("live_sync.parts_published")
     for day_text in result.days:
         compact_live_day(storage, site, date.fromisoformat(day_text), connect=connect)
+    crash_point("live_sync.before_cursor")
 
     # The cursor moves only after every part is published, and never backwards.
     if result.newest_sample is not None and (cursor is None or result.newest_sample > cursor):
@@ -161,6 +178,21 @@ def sync_site(
     return result
 
 
+def _not_in_archive(storage: Storage, site: str, day: date, table: pa.Table, connect) -> pa.Table:
+    """The rows of `table` whose (point, ts, value) the day's archive does not hold."""
+    if not table.num_rows:
+        return table
+    with connect(storage) as con:
+        con.register("fetched", table)
+        kept = con.execute(
+            "SELECT f.* FROM fetched f ANTI JOIN (SELECT point::VARCHAR AS point, ts, value "
+            "FROM read_parquet($archive, hive_partitioning=false)) a "
+            "ON f.point = a.point AND f.ts = a.ts AND f.value IS NOT DISTINCT FROM a.value ORDER BY f.point, f.ts",
+            {"archive": storage.uri(archive_key(site, day))},
+        ).to_arrow_table()
+    return kept.cast(table.schema)
+
+
 def _write_part(storage: Storage, site: str, day: date, table: pa.Table, window_end: datetime) -> str:
     key = live_part_key(site, day, int(window_end.timestamp() * 1_000_000), uuid.uuid4().hex[:12])
     publish(storage, key, lambda path: pq.write_table(table, path, **PARQUET_OPTIONS),
@@ -174,6 +206,11 @@ def compact_live_day(
     """Merge a day's live parts into one (newest value per (point, ts), sorted); returns how
     many parts were merged. The merged file is published before the parts go, and is named
     after the newest part, so a reader always sees every sample once."""
+    with site_day_lock(storage, site, day, what=f"live compaction {site}"):  # release waits
+        return _compact_live_day(storage, site, day, above=above, connect=connect)
+
+
+def _compact_live_day(storage: Storage, site: str, day: date, *, above: int, connect) -> int:
     keys = sorted(k for k in storage.list(live_day_prefix(site, day)) if parse_live_part_key(k))
     if len(keys) <= above:
         return 0
@@ -189,6 +226,7 @@ def compact_live_day(
             expect_rows=table.num_rows, what=f"live compaction {site} {day}")
     for key in keys:
         storage.delete(key)
+        crash_point("live_compaction.mid_delete")
     return len(keys)
 
 
@@ -196,6 +234,13 @@ def release_live_day(storage: Storage, site: str, day: date, *, connect=duckdb_c
     """Remove a closed day's live files once its archive holds every live sample with the same
     value (called after the archive's blocking checks passed). Anything the archive lacks or
     holds differently keeps the live files, and is counted and named."""
+    # Under the site-day lock no live part of the day is written or compacted meanwhile, so
+    # the files compared are exactly the files deleted.
+    with site_day_lock(storage, site, day, what=f"live release {site}"):
+        return _release_live_day(storage, site, day, connect=connect)
+
+
+def _release_live_day(storage: Storage, site: str, day: date, *, connect) -> dict:
     keys = storage.list(live_day_prefix(site, day))
     if not keys:
         return {"live_files_removed": 0, "live_samples_not_in_archive": 0, "live_values_differing": 0,
@@ -225,7 +270,9 @@ def release_live_day(storage: Storage, site: str, day: date, *, connect=duckdb_c
         outcome["kept"] = (f"{missing} live samples are not in the archive and {differing} differ in value "
                            f"(first: {example}): live files kept")
         return outcome
+    crash_point("live_release.compared")
     for key in keys:
         storage.delete(key)
+        crash_point("live_release.mid_delete")
     outcome.update(live_files_removed=len(keys), kept="")
     return outcome

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from bv_store.faults import crash_point
 from bv_store.layout import parse_raw_key
 from bv_store.storage import Storage
 
@@ -18,4 +19,5 @@ def prune_raw_zone(storage: Storage, keep_days: int, today: date) -> list[str]:
         if parsed and parsed.day < cutoff:
             storage.delete(key)
             deleted.append(key)
+            crash_point("raw_retention.mid_delete")
     return deleted

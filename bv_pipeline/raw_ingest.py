@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from bv_ace.client import AceClient
 from bv_pipeline.shrink_guard import DEFAULT_MAX_SHRINK_RATIO, shrink_refusal
 from bv_store.days import day_window
+from bv_store.faults import crash_point
 from bv_store.layout import raw_key
 from bv_store.publish import publish
 from bv_store.schemas import RAW_SCHEMA
@@ -107,6 +108,7 @@ def ingest_site_day(
                 if batch.num_rows == 0:
                     continue
                 writer.write_batch(batch)
+                crash_point("raw.mid_stream")
                 samples += batch.num_rows
                 names_seen.update(pc.unique(batch.column("name")).to_pylist())
                 times = batch.column("time")

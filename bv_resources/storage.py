@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from bv_store.storage import Storage
+from bv_store.storage import S3_MAX_ATTEMPTS, Storage
 
 
 class StorageResource(dg.ConfigurableResource):
@@ -20,5 +20,7 @@ class StorageResource(dg.ConfigurableResource):
             # AWS itself: dagster-aws builds the client (credentials from boto3's usual chain).
             from dagster_aws.s3 import S3Resource
 
-            client = S3Resource(max_attempts=5).get_client()
+            # dagster-aws hands this to botocore's legacy "max_attempts", which counts retries
+            # only: one less gives the same S3_MAX_ATTEMPTS attempts in all as bv_store's client.
+            client = S3Resource(max_attempts=S3_MAX_ATTEMPTS - 1).get_client()
         return Storage.from_url(self.url, s3_endpoint_url=self.s3_endpoint_url, s3_client=client)

@@ -4,7 +4,9 @@
     # here the file is at `key`: whole, re-read, row-counted; done.file_bytes, done.uri
 
 If `write` raises or the verification fails, nothing is published, and the scratch file is
-removed either way; a reader never sees a partial file (see `Storage.put_file`).
+removed either way; a reader never sees a partial file (see `Storage.put_file`). A write that
+fails in the operating system (a full disk) is re-raised as `StorageWriteError` naming the
+scratch path and the key. Crash points (`bv_store.faults`, off by default) mark each step.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Callable
 
 import pyarrow.parquet as pq
 
-from bv_store.storage import Storage
+from bv_store.faults import crash_point_for_key
+from bv_store.storage import Storage, StorageError, StorageWriteError
 
 
 class PublishError(RuntimeError):
@@ -63,10 +66,21 @@ def publish(
     out = Published(key=key)
     scratch = storage.new_temp_path(suffix)
     try:
-        write(scratch)
+        try:
+            write(scratch)
+        except OSError as exc:
+            if isinstance(exc, StorageError):
+                raise
+            raise StorageWriteError(
+                exc.errno, f"{what or key}: writing the scratch file {scratch} for {storage.uri(key)} failed "
+                f"({exc}); nothing published"
+            ) from exc
+        crash_point_for_key(key, "scratch_written")
         expected = expect_rows() if callable(expect_rows) else expect_rows
         out.rows = verify_file(scratch, suffix=suffix, expect_rows=expected, what=what or key)
+        crash_point_for_key(key, "verified")
         out.file_bytes = storage.put_file(scratch, key)
+        crash_point_for_key(key, "published")
     finally:
         Path(scratch).unlink(missing_ok=True)
     out.uri = storage.uri(key)

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlparse
 
+from bv_store.faults import armed_for_key, crash_point_for_key
+
 TEMP_MARK = ".tmp-"
 
 
@@ -30,6 +32,10 @@ class StorageError(Exception):
 
 class StorageNotFound(StorageError):
     """The key does not exist."""
+
+
+class StorageWriteError(StorageError, OSError):
+    """Writing a file failed in the operating system (a full disk); names the path and the key."""
 
 
 def validate_key(key: str) -> str:
@@ -120,18 +126,18 @@ class LocalStorage(Storage):
 
     def put_file(self, local_path, key: str) -> int:
         dest = self._path(key)
+        tmp = dest.parent / f".{dest.name}{TEMP_MARK}{uuid.uuid4().hex}"
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.parent / f".{dest.name}{TEMP_MARK}{uuid.uuid4().hex}"
             shutil.copyfile(local_path, tmp)
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
+            crash_point_for_key(key, "put_incomplete")
             os.replace(tmp, dest)
         except OSError as exc:
-            raise StorageError(f"put {key} into {self.url} failed: {exc}") from exc
+            raise StorageWriteError(exc.errno, f"put {key} into {self.url} failed writing {tmp}: {exc}") from exc
         finally:
-            if "tmp" in locals() and tmp.exists():
-                tmp.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)  # gone after os.replace; a leftover after any failure
         return dest.stat().st_size
 
     def read_bytes(self, key: str) -> bytes:
@@ -186,7 +192,31 @@ class LocalStorage(Storage):
         yield path
 
 
-def s3_client(endpoint_url: str | None, *, max_attempts: int = 5):
+# Every S3 call is retried a bounded number of times (botocore "standard" mode): at most
+# S3_MAX_ATTEMPTS attempts in all, on 500/502/503/504, throttling (SlowDown, 429) and
+# connection errors. Between attempts i and i+1 botocore sleeps rand(0, 1) * min(scale * 2**i,
+# 20 s), scale 1 s for throttling and 0.05 s otherwise (plus up to 5 s more when the server
+# sends x-amz-retry-after); each attempt waits at most the connect and read timeouts. A call
+# that keeps failing therefore ends within `s3_worst_case_s()` with a StorageError.
+S3_MAX_ATTEMPTS = 5
+S3_CONNECT_TIMEOUT_S = 10
+S3_READ_TIMEOUT_S = 60
+_BACKOFF_CAP_S, _RETRY_AFTER_EXTRA_S = 20.0, 5.0
+
+
+def s3_backoff_bound_s(max_attempts: int = S3_MAX_ATTEMPTS, *, throttled: bool = True) -> float:
+    """The most botocore sleeps between `max_attempts` attempts (without x-amz-retry-after)."""
+    scale = 1.0 if throttled else 0.05
+    return sum(min(scale * 2**i, _BACKOFF_CAP_S) for i in range(max_attempts - 1))
+
+
+def s3_worst_case_s(max_attempts: int = S3_MAX_ATTEMPTS) -> float:
+    """The longest a failing S3 call can take before it raises: every attempt timing out."""
+    sleeps = s3_backoff_bound_s(max_attempts) + _RETRY_AFTER_EXTRA_S * (max_attempts - 1)
+    return sleeps + max_attempts * (S3_CONNECT_TIMEOUT_S + S3_READ_TIMEOUT_S)
+
+
+def s3_client(endpoint_url: str | None, *, max_attempts: int = S3_MAX_ATTEMPTS):
     """A boto3 S3 client; credentials and region come from boto3's usual chain (AWS_*)."""
     import boto3
     from botocore.config import Config
@@ -198,8 +228,29 @@ def s3_client(endpoint_url: str | None, *, max_attempts: int = 5):
         "s3",
         endpoint_url=endpoint_url,
         region_name=region,
-        config=Config(s3=style, retries={"max_attempts": max_attempts, "mode": "standard"}),
+        config=Config(
+            s3=style,
+            # total_max_attempts counts the first attempt; botocore's "max_attempts" would not.
+            retries={"total_max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=S3_CONNECT_TIMEOUT_S,
+            read_timeout=S3_READ_TIMEOUT_S,
+        ),
     )
+
+
+def _s3_failure(exc: Exception) -> tuple[str, int | None]:
+    """(S3 error code or exception name, attempts made when S3 reported them) of a boto3
+    failure; boto3's upload wraps the ClientError, so the cause chain is searched."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict) and response.get("Error"):
+            retries = response.get("ResponseMetadata", {}).get("RetryAttempts")
+            return str(response["Error"].get("Code", "")) or type(seen).__name__, (
+                retries + 1 if isinstance(retries, int) else None
+            )
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__, None
 
 
 class S3Storage(Storage):
@@ -229,13 +280,24 @@ class S3Storage(Storage):
         return Path(name)
 
     def _fail(self, op: str, key: str, exc: Exception) -> StorageError:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "") if hasattr(exc, "response") else ""
-        cls = StorageNotFound if code in ("404", "NoSuchKey", "NotFound") else StorageError
-        return cls(f"{op} s3://{self.bucket}/{self._key(key)} failed: {code or type(exc).__name__}")
+        code, attempts = _s3_failure(exc)
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return StorageNotFound(f"{op} s3://{self.bucket}/{self._key(key)} failed: {code}")
+        retries = getattr(self._client.meta.config, "retries", None) or {}
+        limit = retries.get("total_max_attempts") or (retries["max_attempts"] + 1 if "max_attempts" in retries else None)
+        tries = f" after {attempts} attempts" if attempts else ""
+        bound = f" (retries bounded at {limit} attempts)" if limit else ""
+        # The code and the key only: botocore's own text can carry the endpoint URL.
+        return StorageError(f"{op} s3://{self.bucket}/{self._key(key)} failed: {code}{tries}{bound}")
 
     def put_file(self, local_path, key: str) -> int:
+        extra = {}
+        if armed_for_key(key, "put_incomplete"):
+            extra["Callback"] = _crash_mid_upload(key)
         try:
-            self._client.upload_file(str(local_path), self.bucket, self._key(key))
+            # The object appears only when the upload completes (one PUT, or a multipart
+            # upload completed by its last call): a reader never sees part of it.
+            self._client.upload_file(str(local_path), self.bucket, self._key(key), **extra)
         except Exception as exc:  # boto3 raises many types; each becomes one clear error
             raise self._fail("upload to", key, exc) from exc
         return Path(local_path).stat().st_size
@@ -297,3 +359,13 @@ class S3Storage(Storage):
             yield path
         finally:
             path.unlink(missing_ok=True)
+
+
+def _crash_mid_upload(key: str):
+    """An upload progress callback that dies once part of the body is on its way (crash tests)."""
+
+    def on_progress(sent_now: int) -> None:
+        if sent_now > 0:
+            crash_point_for_key(key, "put_incomplete")
+
+    return on_progress

@@ -14,6 +14,7 @@ from bv_resources.ace import AceResource
 from bv_resources.storage import StorageResource
 from bv_store.catalog import snapshot_catalog
 from bv_store.schemas import ARCHIVE_COLUMN_DOCS, ARCHIVE_DUCKDB_TYPES
+from bv_store.site_day_lock import site_day_lock
 
 # The archive's public schema, shown on the asset's page in the UI.
 ARCHIVE_COLUMN_SCHEMA = dg.TableSchema(
@@ -40,11 +41,14 @@ def build_site_day_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     )
     def raw_site_day(context: dg.AssetExecutionContext, ace: AceResource, storage: StorageResource) -> dg.MaterializeResult:
         site, day = site_day_of(context.partition_key)
-        with ace.get_client() as client:
+        store = storage.get_storage()
+        # One writer per site-day (runs that bypass the run queue: in-process, `bv materialize`).
+        with site_day_lock(store, site, day, what=f"raw run {context.run.run_id[:8]}") as held, ace.get_client() as client:
             result = no_retry_on_auth(ingest_site_day)(
-                client, storage.get_storage(), site, day, max_shrink_ratio=settings.max_shrink_ratio, log=context.log
+                client, store, site, day, max_shrink_ratio=settings.max_shrink_ratio, log=context.log
             )
-        return dg.MaterializeResult(metadata=typed(result.metadata()))
+            held.check()
+        return dg.MaterializeResult(metadata=typed({**result.metadata(), "lock_waited_seconds": held.waited_s}))
 
     @dg.asset(
         partitions_def=partitions,
@@ -72,8 +76,12 @@ def build_site_day_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         store = storage.get_storage()
         names, _version = snapshot_catalog(store, site)  # the archive records this version
         partial = str(context.run.tags.get(ACCEPT_PARTIAL_TAG, "")).lower() == "true"
-        result = build_archive(store, site, day, names, max_shrink_ratio=settings.max_shrink_ratio,
-                               accepted_partial=partial, log=context.log)
-        return dg.MaterializeResult(metadata=typed(result.metadata()))
+        # Under the site-day lock the raw file cannot change between reading it and publishing
+        # the archive, and live release / live parts of the day wait (bv_store.site_day_lock).
+        with site_day_lock(store, site, day, what=f"archive run {context.run.run_id[:8]}") as held:
+            result = build_archive(store, site, day, names, max_shrink_ratio=settings.max_shrink_ratio,
+                                   accepted_partial=partial, log=context.log)
+            held.check()
+        return dg.MaterializeResult(metadata=typed({**result.metadata(), "lock_waited_seconds": held.waited_s}))
 
     return [raw_site_day, archived_site_day]
