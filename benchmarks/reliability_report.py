@@ -1,6 +1,6 @@
 """Render docs/reliability.md from what the suite and the soak benchmark measured.
 
-    .venv/bin/python benchmarks/reliability_report.py [--suite build/reliability/suite.jsonl]
+    .venv/bin/python benchmarks/reliability_report.py [--suite build/reliability/session-….jsonl]
         [--soak benchmarks/out/soak.json] [--out docs/reliability.md]
 
 Rows come from the fault tests themselves (tests/support/reliability.py: a row is written
@@ -35,6 +35,13 @@ def missing_tests(rows: list[dict]) -> set[str]:
     """Fault tests with no row: they failed, were skipped or were not selected in this run."""
     recorded = {row["test"].split("::")[-1].split("[")[0] for row in rows}
     return declared_fault_tests() - recorded
+
+
+def newest_session(log_dir: Path = ROOT / "build" / "reliability") -> Path:
+    sessions = sorted(log_dir.glob("session-*.jsonl"), key=lambda p: p.stat().st_mtime)
+    if not sessions:
+        raise SystemExit(f"reliability_report: no session rows under {log_dir}; run the test suite first")
+    return sessions[-1]
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -95,13 +102,13 @@ def render(rows: list[dict], soak: dict | None, generated_from: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--suite", type=Path, default=ROOT / "build" / "reliability" / "suite.jsonl")
+    parser.add_argument("--suite", type=Path, default=None, help="a session's rows (default: the newest session)")
     # The soak's figures are committed (benchmarks/results/), the suite's rows are not.
     parser.add_argument("--soak", type=Path, default=ROOT / "benchmarks" / "results" / "soak.json")
     parser.add_argument("--partial-ok", action="store_true", help="write even if some fault tests have no row")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "reliability.md")
     args = parser.parse_args(argv)
-    rows = read_rows(args.suite)
+    rows = read_rows(args.suite or newest_session())
     missing = missing_tests(rows)
     if missing and not args.partial_ok:
         print(f"reliability_report: not written; {len(missing)} fault tests have no row in this run "

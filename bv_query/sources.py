@@ -125,6 +125,11 @@ class SourceIndex:
                 days.add(parsed.day)
         return sorted(days)
 
+    def live_day_set(self, site: str) -> frozenset[date]:
+        """The days with live parts, cached like the archive listing (one listing per TTL, not
+        one per day of a long range)."""
+        return self._listings.get(("live", site), lambda: frozenset(self.live_days(site)))
+
     def site_exists(self, site: str) -> bool:
         return bool(
             self.storage.exists(points_key(site)) or self.archive_days(site) or self.live_days(site)
@@ -158,6 +163,10 @@ class SourceIndex:
         rollups on remote storage, and may be None for local storage."""
         plan = SourcePlan()
         archived = self.archive_days(site)
+        live_days = self.live_day_set(site)
+        # A day before the newest archived day that is in neither listing has no data; only
+        # later days can have been archived or gone live since the cached listings.
+        newest_archived = max(archived, default=None)
         months = self.rollup_months(site) if use_rollup else {}
         # Per month, once: its rollup's coverage (by date) and URI (a year is 12 months).
         coverage_of: dict[str, dict[date, int]] = {}
@@ -181,6 +190,8 @@ class SourceIndex:
                     continue
             if day in archived:
                 plan.archive[day] = self.storage.uri(archive_key(site, day))
+            elif day not in live_days and newest_archived is not None and day < newest_archived:
+                plan.missing.append(day)
             else:
                 files = self.live_files(site, day)
                 if not files and self.storage.exists(archive_key(site, day)):

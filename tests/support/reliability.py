@@ -1,9 +1,10 @@
 """The reliability table's rows, recorded by the fault tests themselves.
 
 A fault test calls `reliability.record(...)` after its assertions passed, so a row exists only
-for a fault whose outcome was verified in this run. Rows go to `build/reliability/suite.jsonl`
-(cleared at session start); `benchmarks/reliability_report.py` renders them, with the soak
-benchmark's figures, into `docs/reliability.md`.
+for a fault whose outcome was verified in this run. Each pytest session writes its own file,
+`build/reliability/session-<utc time>-<pid>.jsonl` (two sessions at once never mix rows);
+`benchmarks/reliability_report.py` renders the newest one, with the soak benchmark's figures,
+into `docs/reliability.md`.
 
     def test_s3_503_then_loud(reliability, ...):
         ...  # inject, assert
@@ -25,11 +26,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SUITE_LOG = Path(os.environ.get("BV_RELIABILITY_LOG", REPO / "build" / "reliability" / "suite.jsonl"))
+LOG_DIR = REPO / "build" / "reliability"
+SESSION_LOG = Path(
+    os.environ.get("BV_RELIABILITY_LOG")
+    or LOG_DIR / f"session-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.jsonl"
+)
 
 
 class ReliabilityLog:
-    def __init__(self, test_id: str, path: Path = SUITE_LOG):
+    def __init__(self, test_id: str, path: Path = SESSION_LOG):
         self.test_id = test_id
         self.path = path
 
@@ -48,11 +53,6 @@ class ReliabilityLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as out:  # appends are atomic for one line
             out.write(json.dumps(row) + "\n")
-
-
-def pytest_sessionstart(session):
-    # xdist workers are not used here; one session owns the file.
-    SUITE_LOG.unlink(missing_ok=True)
 
 
 @pytest.fixture
