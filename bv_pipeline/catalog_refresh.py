@@ -32,19 +32,35 @@ def _text(value) -> str | None:
 def _int(value) -> int | None:
     try:
         return int(value) if value is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: inf
         return None
 
 
-def catalog_rows(points: list[dict]) -> list[dict]:
+def _shape(site: str, index: int, point, field: str, value, want: type) -> None:
+    """A point field of the wrong JSON type is a contract break: one clear error, nothing published."""
+    if not isinstance(value, want):
+        name = point.get("name") if isinstance(point, dict) else None
+        wanted = {dict: "a JSON object", str: "a string", list: "a list"}[want]
+        raise CatalogError(
+            f"ACE configured point #{index} of site {site!r} ({name!r}): {field} is "
+            f"{type(value).__name__} {str(value)[:40]!r}, not {wanted}; nothing published"
+        )
+
+
+def catalog_rows(points: list[dict], site: str = "?") -> list[dict]:
     """Flatten ACE point objects into catalog rows, one per distinct collect-enabled name."""
     rows: dict[str, dict] = {}
-    for point in points:
+    for index, point in enumerate(points):
+        _shape(site, index, point, "the point", point, dict)
         name = point.get("name")
         if not name or point.get("collect_enabled") is False:
             continue
+        _shape(site, index, point, "name", name, str)
         bacnet = point.get("bacnet_data") or {}
         kv = point.get("kv_tags") or {}
+        _shape(site, index, point, "bacnet_data", bacnet, dict)
+        _shape(site, index, point, "kv_tags", kv, dict)
+        _shape(site, index, point, "marker_tags", point.get("marker_tags") or [], list)
         row = {
             "name": name,
             "id": _int(point.get("id")),
@@ -90,7 +106,7 @@ class CatalogResult:
 
 def refresh_catalog(client: AceClient, storage: Storage, site: str) -> CatalogResult:
     points = client.configured_points(site)
-    rows = catalog_rows(points)
+    rows = catalog_rows(points, site)
     if not rows:
         raise CatalogError(
             f"ACE returned {len(points)} configured points for site {site!r}, none collect-enabled "

@@ -78,9 +78,10 @@ def _lock_waits(home: Path) -> dict[str, float]:
 @pytest.mark.slow
 def test_two_processes_materialize_the_same_site_day(storage, make_ace_sim, sim_token, tmp_path, reliability):
     sim = make_ace_sim()
-    # Each ACE request takes 150 ms more: a raw fetch lasts seconds, longer than the jitter
-    # between the two processes' start-ups, so both raw steps want the site-day at once.
-    httpx.post(sim.base_url.removesuffix("/api") + "/_sim/faults", json={"slow_s": 0.15}).raise_for_status()
+    # Each ACE request takes 300 ms more: a raw fetch lasts seconds, longer than the jitter
+    # between the two processes' start-ups (twice the 0.8 s wait seen at 150 ms: margin for a
+    # loaded CI machine), so both raw steps want the site-day at once.
+    httpx.post(sim.base_url.removesuffix("/api") + "/_sim/faults", json={"slow_s": 0.3}).raise_for_status()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BV_", "ACE_", "DAGSTER_", "AWS_"))}
     env.update(ACE_API_BASE=sim.base_url, ACE_API_KEY=sim_token, BV_SITES=SITE, BV_STORAGE_URL=storage.url,
                BV_STEP_RETRIES="0")

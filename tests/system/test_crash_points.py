@@ -357,8 +357,8 @@ def test_crash_summary(reliability):
         reliability.record(
             fault=f"process killed (os._exit) at each of the {len(points)} crash point(s) of the {WRITER_NAMES[action]}"
                   + (f"; publish steps {', '.join(publish_steps)}" if publish_steps else ""),
-            component=f"bv_pipeline writer, local folder and S3 ({len(done)} child processes)",
-            system_did=f"died at the point every time (exit {CRASH_EXIT_CODE}); every visible file read back whole "
+            component="writers killed at a crash point (local folder and S3)",
+            system_did=f"{len(done)} child processes died at their point (exit {CRASH_EXIT_CODE}); every visible file read back whole "
                        f"with its old or new content; queries answered as before or as after a clean run; the re-run "
                        f"converged to the clean run's content (slowest re-run {slowest:.2f} s)",
             lost="nothing: files the writer does not touch byte-identical, no sample lost or doubled",
