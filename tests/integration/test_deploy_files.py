@@ -101,6 +101,10 @@ def test_base_image_is_pinned_by_digest():
     base = _last("FROM")
     assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", base), base
     assert "3.11" in base.split("@")[0]  # the Python the suite runs on (requires-python >= 3.11)
+    if set(base.split("@sha256:")[1]) == {"0"}:
+        # Not a pass: no registry is reachable where this is tested, so the digest is a marked
+        # placeholder and the image does not build until someone with registry access fills it.
+        pytest.skip("deploy/Dockerfile pins a placeholder digest (sha256:0…0); the image is not buildable yet")
 
 
 def test_image_runs_as_a_numeric_user_that_owns_its_working_directory():
