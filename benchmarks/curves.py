@@ -5,28 +5,17 @@ plotted to benchmarks/out/*.png (matplotlib, from the `bench` extra)."""
 from __future__ import annotations
 
 import shutil
-import statistics
-import time
 from datetime import timedelta
 from pathlib import Path
 
 from compare import ContentMismatch, compare
 from peers.source import Query
+from timing import median_ms
 
 OUT = Path(__file__).resolve().parent / "out"
 RANGES = [("1 h", timedelta(hours=1)), ("1 d", timedelta(days=1)), ("7 d", timedelta(days=7)),
           ("30 d", timedelta(days=30)), ("365 d", timedelta(days=365))]
 POINT_COUNTS = (1, 10, 100)
-
-
-def _median_ms(fn, runs: int):
-    out = fn()
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out = fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(samples), out
 
 
 def run_curves(engine, year, p, peers, work: Path, runs: int = 5) -> list[str]:
@@ -41,10 +30,10 @@ def run_curves(engine, year, p, peers, work: Path, runs: int = 5) -> list[str]:
 
     def measure(q: Query) -> dict[str, float]:
         row = {}
-        row["ours"], mine = _median_ms(lambda: ours(q), runs)
+        row["ours"], mine = median_ms(lambda: ours(q), runs)
         for peer in peers:
             n = 1 if peer.name == "original layout" else runs
-            row[peer.name], raw = _median_ms(lambda: peer.run(q), n)
+            row[peer.name], raw = median_ms(lambda: peer.run(q), n)
             try:
                 compare(q.name, peer.name, mine, peer.table(raw), peer.ts_precision_us)
             except ContentMismatch as exc:

@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 
 from compare import ContentMismatch, compare  # noqa: E402
 from peers.source import Query, Subset  # noqa: E402
+from timing import median_ms  # noqa: E402
 from year_data import DEFAULT_WORK, SITE, ensure_year  # noqa: E402
 
 TARGETS_MS = {"A": 1.5, "B": 10.0, "C": 10.0}
@@ -52,16 +53,6 @@ LABELS = {"A": "A 1 pt x 24 h raw", "B": "B 5 pts x 30 d 1 h", "C": "C 1 pt x 36
 
 def at(day) -> datetime:
     return datetime.combine(day, dtime(0), tzinfo=timezone.utc)
-
-
-def median_ms(fn, runs: int) -> tuple[float, object]:
-    out = fn()  # warm-up
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out = fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(samples), out
 
 
 def plan(year, repeat: int) -> dict:

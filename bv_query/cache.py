@@ -1,4 +1,5 @@
-"""A bounded LRU of decoded point-days from archive files.
+"""A bounded LRU by approximate bytes (`ByteLRU`): decoded point-days from archive files
+(`PointDayCache`, the DuckDB path) and decoded column blocks (the direct reader's cache).
 
 Entries are slices of decoded row-group blocks; a block's memory is freed once all its
 slices are evicted, so the byte cap is approximate. Archive files are immutable between re-materializations and each is named by (uri, size),
@@ -12,10 +13,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-import pyarrow as pa
 
 
-class PointDayCache:
+class ByteLRU:
+    """Values with an `nbytes` (Arrow tables, numpy arrays), evicted oldest-first past max_bytes."""
+
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
         self._items: OrderedDict = OrderedDict()
@@ -27,25 +29,25 @@ class PointDayCache:
     def enabled(self) -> bool:
         return self.max_bytes > 0
 
-    def get(self, key) -> pa.Table | None:
+    def get(self, key):
         with self._lock:
-            table = self._items.get(key)
-            if table is None:
+            value = self._items.get(key)
+            if value is None:
                 self.misses += 1
                 return None
             self._items.move_to_end(key)
             self.hits += 1
-            return table
+            return value
 
-    def put(self, key, table: pa.Table) -> None:
-        size = table.nbytes + 200  # + the key and bookkeeping
+    def put(self, key, value) -> None:
+        size = value.nbytes + 200  # + the key and bookkeeping
         if size > self.max_bytes:
             return
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
                 self._bytes -= old.nbytes + 200
-            self._items[key] = table
+            self._items[key] = value
             self._bytes += size
             while self._bytes > self.max_bytes:
                 _, dropped = self._items.popitem(last=False)
@@ -54,3 +56,6 @@ class PointDayCache:
     def stats(self) -> dict:
         with self._lock:
             return {"entries": len(self._items), "bytes": self._bytes, "hits": self.hits, "misses": self.misses}
+
+
+PointDayCache = ByteLRU  # pa.Table point-days

@@ -23,52 +23,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bv_query.cache import ByteLRU
+
 
 class NotDirect(Exception):
     """This file or query is not served by the direct reader; use the general (DuckDB) path."""
 
 
-class BlockCache:
-    """A bounded LRU of decoded column blocks (numpy arrays), by approximate bytes."""
-
-    def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
-        self._items: OrderedDict = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.max_bytes > 0
-
-    def get(self, key):
-        with self._lock:
-            value = self._items.get(key)
-            if value is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return value
-
-    def put(self, key, array: np.ndarray) -> None:
-        size = array.nbytes + 200
-        if size > self.max_bytes:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._bytes -= old.nbytes + 200
-            self._items[key] = array
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, dropped = self._items.popitem(last=False)
-                self._bytes -= dropped.nbytes + 200
-
-    def stats(self) -> dict:
-        with self._lock:
-            return {"entries": len(self._items), "bytes": self._bytes, "hits": self.hits, "misses": self.misses}
+# Decoded column blocks (numpy arrays): the same byte-bounded LRU as the point-day cache.
+BlockCache = ByteLRU
 
 
 class FileIndex:

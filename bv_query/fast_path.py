@@ -85,6 +85,16 @@ def _table(names: list[str], counts: list[int], ts: list[np.ndarray], values: li
     )
 
 
+def _archive_slice(reader: DirectReader, path: str, point: str, lo: int, hi: int):
+    """(ts, value) of one point in one archive file inside [lo, hi) µs; None without rows."""
+    rows = reader.point_rows(path, point, ("ts", "value"))
+    if rows is None:
+        return None
+    ts = _sorted_rows(rows, path)["ts"]
+    a, b = np.searchsorted(ts, lo, "left"), np.searchsorted(ts, hi, "left")
+    return (ts[a:b], rows["value"][a:b]) if b > a else None
+
+
 def raw(reader: DirectReader, request: QueryRequest, plan: SourcePlan) -> pa.Table:
     lo, hi = _us(request.start), _us(request.end)
     days = sorted(plan.archive)
@@ -92,16 +102,11 @@ def raw(reader: DirectReader, request: QueryRequest, plan: SourcePlan) -> pa.Tab
     for point in sorted(set(request.points)):
         n = 0
         for day in days:
-            path = plan.archive[day]
-            rows = reader.point_rows(path, point, ("ts", "value"))
-            if rows is None:
-                continue
-            ts = _sorted_rows(rows, path)["ts"]
-            a, b = np.searchsorted(ts, lo, "left"), np.searchsorted(ts, hi, "left")
-            if b > a:
-                ts_parts.append(ts[a:b])
-                val_parts.append(rows["value"][a:b])
-                n += int(b - a)
+            found = _archive_slice(reader, plan.archive[day], point, lo, hi)
+            if found is not None:
+                ts_parts.append(found[0])
+                val_parts.append(found[1])
+                n += len(found[0])
         if n:
             names.append(point)
             counts.append(n)
@@ -133,17 +138,12 @@ def _partials(reader: DirectReader, request: QueryRequest, plan: SourcePlan, poi
             elif keep.any():
                 segments.append((hours[keep], {c: rows[c][keep] for c in ROLLUP_COLUMNS[agg]}))
     for day in sorted(plan.archive):
-        path = plan.archive[day]
-        rows = reader.point_rows(path, point, ("ts", "value"))
-        if rows is None:
+        found = _archive_slice(reader, plan.archive[day], point, lo, hi)
+        if found is None:
             continue
-        ts = _sorted_rows(rows, path)["ts"]
-        a, b = np.searchsorted(ts, lo, "left"), np.searchsorted(ts, hi, "left")
-        if b <= a:
-            continue
-        value = rows["value"][a:b]
-        part = {c: (np.ones(b - a, dtype=np.int64) if c == "count" else value) for c in ROLLUP_COLUMNS[agg]}
-        segments.append((ts[a:b], part))
+        ts, value = found
+        part = {c: (np.ones(len(ts), dtype=np.int64) if c == "count" else value) for c in ROLLUP_COLUMNS[agg]}
+        segments.append((ts, part))
     if not segments:
         return None
     segments.sort(key=lambda s: int(s[0][0]))
