@@ -2,15 +2,16 @@
 
     .venv/bin/python -m pip install -e '.[dev,bench]' -c deploy/constraints.txt   # chdb, matplotlib
     .venv/bin/python benchmarks/query_bench.py [--work /work/bench-data/year] [--days 365]
-        [--peer-days 2] [--repeat 20] [--peers sqlite,postgres,clickhouse,original] [--no-http]
-        [--curves] [--no-fail]
+        [--peer-days 2] [--clickhouse-days N] [--repeat 20] [--peers sqlite,postgres,clickhouse,original]
+        [--jobs 2] [--load-only] [--no-http] [--curves] [--no-fail]
 
 Data (benchmarks/year_data.py): --days distinct days of the reference site (4,583 points x
 1 min) generated from the simulator's model, written by the archive's writer, rolled up by
 `build_month_rollup`; reused from --work when its manifest lists them.
 
-Peers (benchmarks/peers/), all started here, same samples: ClickHouse through chdb and the
-original Worker layout hold the whole store; PostgreSQL 15 (+ hourly materialized view) and
+Peers (benchmarks/peers/), all started here, same samples: the original Worker layout holds
+the whole store (one file per day), ClickHouse through chdb too, or with --clickhouse-days N
+every point for the last N days plus the queried points for their ranges; PostgreSQL 15 (+ hourly materialized view) and
 SQLite (+ hourly summary) hold the subset printed in the output: every point for the last
 --peer-days days, the 100 points of B and the curves for the last 30 days, and the point of
 C for every day — every sample the queries touch (checked before timing).
@@ -135,10 +136,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--jobs", type=int, default=1, help="processes generating missing days")
+    parser.add_argument("--jobs", type=int, default=1, help="processes generating missing days and original-layout files")
     parser.add_argument("--peer-days", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--peers", default="sqlite,postgres,clickhouse,original")
+    parser.add_argument("--clickhouse-days", type=int, default=0,
+                        help="ClickHouse holds every point for the last N days and the queried points for their "
+                             "ranges (0: every sample of the store)")
+    parser.add_argument("--load-only", action="store_true", help="build the data and load the peers, then stop")
     parser.add_argument("--no-http", action="store_true", help="skip D and E")
     parser.add_argument("--curves", action="store_true", help="also the latency curves (curves.py)")
     parser.add_argument("--no-fail", action="store_true", help="exit 0 when a target is missed (exploratory runs)")
@@ -157,11 +162,23 @@ def main() -> int:
             raise SystemExit(f"peer subset does not hold query {q.name} {q.points}: fix peer_subset")
 
     peers = make_peers([x for x in args.peers.split(",") if x], args.work, year)
+    held = {"SQLite": subset, "PostgreSQL 15": subset}
+    if args.clickhouse_days:
+        held["ClickHouse (chdb)"] = peer_subset(year, p, args.clickhouse_days)
     for peer in peers:
         t1 = time.perf_counter()
         print(f"loading {peer.name} ...", flush=True)
-        peer.load(year, subset if peer.name in ("SQLite", "PostgreSQL 15") else None)
+        if peer.name == "original layout":
+            peer.load(year, None, jobs=args.jobs)
+        else:
+            peer.load(year, held.get(peer.name))
+        peer.held = "every sample of the store" if held.get(peer.name) is None else \
+            held[peer.name].describe(len(year.point_names))
         print(f"  {peer.name}: {peer.rows:,} rows ready in {time.perf_counter() - t1:.1f} s", flush=True)
+    if args.load_only:
+        for peer in peers:
+            peer.close()
+        return 0
 
     try:
         return run(args, year, p, subset, peers)
@@ -286,9 +303,7 @@ def report(args, year, subset, peers, results, sizes, http, checked, failures) -
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; local storage; "
           f"median of {args.repeat} runs (A: {args.repeat} different points)")
     for peer in peers:
-        held = "every sample of the store" if peer.name in ("ClickHouse (chdb)", "original layout") else \
-            subset.describe(len(year.point_names))
-        print(f"  {peer.name}: {peer.rows:,} rows — {held}")
+        print(f"  {peer.name}: {peer.rows:,} rows — {peer.held}")
     names = [p.name for p in peers]
     head = f"{'query':22}{'ours ms':>9}" + "".join(f"{n[:18] + ' ms':>22}{'x':>9}" for n in names) + f"  {'target':<22}result"
     print("\n" + head)

@@ -24,6 +24,14 @@ SCHEMA = pa.schema([("timestamp", pa.int64()), ("point_name", pa.string()), ("va
                     ("site_name", pa.string())])
 
 
+_WRITER: dict = {}  # the year and peer a forked writer process works on
+
+
+def _write_day(day) -> tuple[str, int, int]:
+    rows, size = _WRITER["peer"].write_day(_WRITER["year"], day)
+    return day.isoformat(), rows, size
+
+
 class OriginalLayoutPeer:
     name = "original layout"
     ts_precision_us = 1000
@@ -36,35 +44,51 @@ class OriginalLayoutPeer:
     def path(self, day) -> Path:
         return self.root / f"site_name={SITE}" / f"date={day}" / "data.parquet"
 
-    def load(self, year, subset, log=print) -> None:
+    def load(self, year, subset, log=print, jobs: int = 1) -> None:
         if subset is not None:
             raise ValueError("the original layout holds the whole store")
         marker = self.root / "bench-written.json"
         done = json.loads(marker.read_text()) if marker.is_file() else {}
         if done.get("generator") != year.manifest["generator"]:
             done = {"generator": year.manifest["generator"], "days": {}}
-        names = pa.array(year.point_names, pa.string())
-        written = 0
-        for day in year.days:
-            if day.isoformat() in done["days"] and self.path(day).is_file():
-                continue
-            rank, ts, value = day_arrays(year, day, None)
-            order = np.lexsort((self.api_order[rank], ts))
-            rank, ts, value = rank[order], ts[order], value[order]
-            table = pa.table([pa.array(ts // 1000), names.take(pa.array(rank)), pa.array(value),
-                              pa.array(np.full(len(rank), SITE, dtype=object), pa.string())], schema=SCHEMA)
-            self.path(day).parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table, self.path(day), compression="snappy", row_group_size=10_000)
-            done["days"][day.isoformat()] = {"rows": len(rank), "bytes": self.path(day).stat().st_size}
-            written += 1
-            if written % 10 == 0:
-                log(f"  original layout: {written} days written")
-                marker.write_text(json.dumps(done))
+        missing = [d for d in year.days if not (d.isoformat() in done["days"] and self.path(d).is_file())]
+        _WRITER.update(year=year, peer=self)
+        if jobs > 1 and len(missing) > 1:
+            import multiprocessing
+
+            pool = multiprocessing.get_context("fork").Pool(jobs)
+            results = pool.imap_unordered(_write_day, missing)
+        else:
+            pool, results = None, map(_write_day, missing)
+        try:
+            for written, (day_iso, rows, size) in enumerate(results, 1):
+                done["days"][day_iso] = {"rows": rows, "bytes": size}
+                if written % 10 == 0:
+                    log(f"  original layout: {written} of {len(missing)} days written")
+                    marker.write_text(json.dumps(done))
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
         marker.write_text(json.dumps(done))
         self.days = {d: done["days"][d.isoformat()] for d in year.days}
         self.rows = sum(v["rows"] for v in self.days.values())
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone='UTC'")
+
+    def write_day(self, year, day) -> tuple[int, int]:
+        rank, ts, value = day_arrays(year, day, None)
+        order = np.lexsort((self.api_order[rank], ts))
+        rank, ts, value = rank[order], ts[order], value[order]
+        names = pa.array(year.point_names, pa.string())
+        table = pa.table([pa.array(ts // 1000), names.take(pa.array(rank)), pa.array(value),
+                          pa.array(np.full(len(rank), SITE, dtype=object), pa.string())], schema=SCHEMA)
+        path = self.path(day)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_suffix(".tmp")
+        pq.write_table(table, scratch, compression="snappy", row_group_size=10_000)
+        scratch.replace(path)  # a killed load never leaves a short file under the day's name
+        return len(rank), path.stat().st_size
 
     def run(self, q: Query):
         from datetime import timedelta
