@@ -54,16 +54,16 @@ def run_query(args) -> int:
 def serve(args) -> int:
     import uvicorn
 
-    from bv_query.api import create_app
+    from bv_query.serve_app import create_serve_app
 
     # Access logs carry the query string only (never the Authorization header).
     options = dict(host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log,
                    timeout_keep_alive=args.keep_alive)
     if args.workers > 1:
         # Worker processes each build the app (and their own DuckDB) from the environment.
-        uvicorn.run("bv_query.api:create_app", factory=True, workers=args.workers, **options)
+        uvicorn.run("bv_query.serve_app:create_serve_app", factory=True, workers=args.workers, **options)
     else:
-        uvicorn.run(create_app(), **options)
+        uvicorn.run(create_serve_app(), **options)
     return 0
 
 

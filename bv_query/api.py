@@ -8,17 +8,14 @@ Bad input is a 4xx JSON `{"error", "parameter"}`; nothing a client sends produce
 
 from __future__ import annotations
 
-import logging
-from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
@@ -27,20 +24,12 @@ from bv_query import health as point_health, render
 from bv_query.auth import AuthError, KeyRing, parse_api_keys
 from bv_query.engine import QueryEngine
 from bv_query.errors import QueryError
-from bv_query.params import FORMATS, QueryRequest, parse_choice
-from bv_store.storage import LocalStorage, StorageError
+from bv_query.timeseries_route import (SMALL_RESULT_ROWS, TimeseriesEndpoint, error_response as _error,
+                                       exception_response)
+from bv_store.storage import StorageError
 
-log = logging.getLogger("bv_query.api")
+__all__ = ["SMALL_RESULT_ROWS", "create_app"]
 STATIC = Path(__file__).parent / "static"
-SMALL_RESULT_ROWS = 20_000  # below this, JSON is sent in one piece (faster than streaming)
-# /timeseries/query parameters other than the repeatable `point`, with the documented defaults.
-TIMESERIES_DEFAULTS = {"site_name": None, "point_names": None, "start_time": None, "end_time": None,
-                       "interval": "raw", "agg": "avg", "tz": "UTC", "fill": "null", "max_points": None,
-                       "format": "json"}
-# Queries this small (a chart's day of a few points: ~1 ms) run on the event loop; a thread
-# hop would cost about as much as the query.
-INLINE_MAX_POINTS = 10
-INLINE_MAX_SPAN = timedelta(days=2)
 
 
 class ApiError(BaseModel):
@@ -87,13 +76,6 @@ def _document_errors(app: FastAPI) -> None:
     app.openapi = openapi
 
 
-def _error(status: int, message: str, parameter: str | None = None) -> JSONResponse:
-    body = {"error": message}
-    if parameter:
-        body["parameter"] = parameter
-    return JSONResponse(body, status_code=status)
-
-
 def create_app(
     engine: QueryEngine | None = None,
     *,
@@ -124,37 +106,15 @@ def create_app(
             CORSMiddleware, allow_origins=origins, allow_methods=["GET"], allow_headers=["Authorization"]
         )
 
-    @app.exception_handler(QueryError)
-    async def _query_error(request: Request, exc: QueryError):
-        return _error(exc.status, exc.message, exc.parameter)
-
-    @app.exception_handler(AuthError)
-    async def _auth_error(request: Request, exc: AuthError):
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        response = _error(exc.status, exc.message)
-        if headers:
-            response.headers.update(headers)
-        return response
+    # One mapping from exception to answer, shared with bv serve's hot route (timeseries_route).
+    for kind in (QueryError, AuthError, StarletteHTTPException, StorageError, Exception):
+        app.add_exception_handler(kind, exception_response)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", [])[1:]) or None
         return _error(400, f"invalid request: {first.get('msg', 'bad parameter')}", where)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException):
-        return _error(exc.status_code, str(exc.detail))
-
-    @app.exception_handler(StorageError)
-    async def _storage_error(request: Request, exc: StorageError):
-        log.error("storage failed: %s", exc)
-        return _error(503, f"storage unavailable: {exc}")
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        log.exception("unexpected error on %s", request.url.path)
-        return _error(500, f"internal error ({type(exc).__name__}); see the server log")
 
     def _key(request: Request):
         return keys.authenticate(request.headers.get("authorization"))
@@ -203,65 +163,14 @@ def create_app(
         max_points: str | None = Query(None, description="budget for auto; M4 downsampling above it"),
         format: str | None = Query("json", description="json, csv, parquet, arrow"),
     ):
-        return _respond(*_parse(request, dict(
+        return endpoint.respond(*endpoint.parse(request, dict(
             site_name=site_name, point_names=point_names, point=point, start_time=start_time, end_time=end_time,
             interval=interval, agg=agg, tz=tz, fill=fill, max_points=max_points, format=format,
         )))
 
-    def _parse(http_request: Request, p: dict) -> tuple[str, QueryRequest]:
-        """(format, request) from the query parameters; raises the 4xx errors in their order."""
-        key = _key(http_request)
-        fmt = parse_choice(p["format"], "format", FORMATS, "json")
-        names = [n for n in (p["point_names"] or "").split(",") if n.strip()] + list(p["point"])
-        if p["site_name"]:
-            KeyRing.check_site(key, p["site_name"].strip())
-        request = QueryRequest.parse(
-            p["site_name"] or "", names, p["start_time"], p["end_time"], interval=p["interval"], agg=p["agg"],
-            tz=p["tz"], fill=p["fill"], max_points=p["max_points"], max_point_count=engine.max_point_count,
-            max_range_days=engine.max_range_days,
-        )
-        return fmt, request
-
-    def _respond(fmt: str, request: QueryRequest) -> Response:
-        if fmt == "csv":
-            from bv_query import export  # DuckDB-backed: loaded when a CSV is first asked for
-        if fmt == "csv" and export.streams(request):
-            # Raw CSV goes out a day at a time (any size, bounded memory); its row count is
-            # not known before the last day, so there is no X-BV-Rows header.
-            stream = export.RawCsvExport.open(engine, request)
-            return StreamingResponse(
-                stream.chunks(), media_type=render.MEDIA_TYPES["csv"],
-                headers={"Content-Disposition": f'attachment; filename="{request.site}.csv"',
-                         "X-BV-Source": stream.source},
-            )
-        result = engine.run(request)
-        if fmt == "json":
-            if result.table.num_rows <= SMALL_RESULT_ROWS:
-                return Response(render.json_bytes(result), media_type=render.MEDIA_TYPES["json"])
-            return StreamingResponse(render.json_chunks(result), media_type=render.MEDIA_TYPES["json"])
-        body = {"csv": render.csv_bytes, "parquet": render.parquet_bytes, "arrow": render.arrow_bytes}[fmt](result)
-        filename = f"{result.request.site}.{fmt}"
-        return Response(
-            body, media_type=render.MEDIA_TYPES[fmt],
-            headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                     "X-BV-Rows": str(result.metadata["rows"]), "X-BV-Source": result.metadata["source"]},
-        )
-
-    local = isinstance(engine.storage, LocalStorage)  # remote reads never block the event loop
-
-    async def timeseries_hot(http_request: Request) -> Response:
-        """The same endpoint without FastAPI's parameter machinery (the route above documents
-        it): a small query is answered on the event loop, the rest in the thread pool."""
-        qp = http_request.query_params
-        p = {name: qp.get(name, default) for name, default in TIMESERIES_DEFAULTS.items()}
-        p["point"] = qp.getlist("point")
-        fmt, request = _parse(http_request, p)
-        if local and len(request.points) <= INLINE_MAX_POINTS and request.end - request.start <= INLINE_MAX_SPAN:
-            return _respond(fmt, request)
-        return await run_in_threadpool(_respond, fmt, request)
-
+    endpoint = TimeseriesEndpoint(engine, keys)
     # Routes match in order: this one answers, the FastAPI route above stays in the OpenAPI document.
-    app.router.routes.insert(0, Route("/timeseries/query", timeseries_hot, methods=["GET"], include_in_schema=False))
+    app.router.routes.insert(0, Route("/timeseries/query", endpoint.hot, methods=["GET"], include_in_schema=False))
 
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
