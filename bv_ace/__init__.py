@@ -1,7 +1,8 @@
 """Client of the ACE IoT FlightDeck API (docs/ace-api.md): `AceClient` and its typed errors.
 
 Modules: `transport` (HTTP, auth, retries, pacing, errors), `pages` (page decoding),
-`stream` (the timeseries cursor stream), `body` (bounded body decoding), `client` (the endpoints), `pacer`, `errors`.
+`stream` (the timeseries cursor stream), `parallel` (several streams read at once), `body` (bounded body
+decoding), `client` (the endpoints), `pacer`, `errors`.
 """
 
 from bv_ace.client import AceClient

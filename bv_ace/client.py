@@ -33,6 +33,9 @@ from bv_ace.transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, where
 # a whole timeseries window (or listing), retries included, and its number of pages.
 DEFAULT_WINDOW_BUDGET_S = 3600.0  # a reference-size day takes minutes; a retry storm is bounded
 DEFAULT_MAX_PAGES = 100_000  # 6.6 M samples a day at the smallest page size (1000) is 6,600 pages
+# A site-day is fetched as this many windows at once (each its own cursor stream), so ACE
+# builds one window's next page while we decode another's. Capped by max_concurrency.
+DEFAULT_PARALLEL_WINDOWS = 3
 
 
 def site_path(site: str, suffix: str = "") -> str:
@@ -64,6 +67,7 @@ class AceClient:
         window_budget_s: float = DEFAULT_WINDOW_BUDGET_S,
         max_pages_per_window: int = DEFAULT_MAX_PAGES,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        parallel_windows: int = DEFAULT_PARALLEL_WINDOWS,
     ):
         if not api_base:
             raise ValueError("api_base is empty: set ACE_API_BASE")
@@ -81,11 +85,15 @@ class AceClient:
             raise ValueError("max_retries must be >= 0")
         if not window_budget_s > 0 or max_pages_per_window < 1:
             raise ValueError("window_budget_s must be > 0 and max_pages_per_window >= 1")
+        if int(parallel_windows) != parallel_windows or parallel_windows < 1:
+            raise ValueError(f"parallel_windows must be an integer >= 1, got {parallel_windows!r}")
         self.window_budget_s = float(window_budget_s)
         self.max_pages_per_window = int(max_pages_per_window)
         self.page_size = int(page_size)
         self.min_page_size = int(min_page_size)
         self.list_per_page = int(list_per_page)
+        # Never more windows at once than requests the pacer lets through at once.
+        self.parallel_windows = min(int(parallel_windows), int(max_concurrency))
         self._transport = Transport(
             api_base, api_key, timeout_s=timeout_s, max_retries=max_retries, backoff_base_s=backoff_base_s,
             backoff_max_s=backoff_max_s, requests_per_minute=requests_per_minute,
@@ -108,7 +116,7 @@ class AceClient:
     # -- lifecycle ---------------------------------------------------------------------
     def __repr__(self) -> str:
         return (f"AceClient(api_base={self.api_base!r}, api_key='***', max_retries={self.max_retries}, "
-                f"page_size={self.page_size}, pacer={self.pacer!r})")
+                f"page_size={self.page_size}, parallel_windows={self.parallel_windows}, pacer={self.pacer!r})")
 
     def __enter__(self) -> "AceClient":
         return self

@@ -12,22 +12,21 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from bv_pipeline.archive_rows import RawScan
+from bv_pipeline.memory import release_freed_memory
 from bv_pipeline.shrink_guard import DEFAULT_MAX_SHRINK_RATIO, shrink_refusal
-from bv_pipeline.timestamps import BAD_TIME, parse_time_dictionary
-from bv_pipeline.values import CATEGORY_NAMES, VALID, parse_value_dictionary
 from bv_store.layout import archive_key, raw_key
 from bv_store.publish import publish
 from bv_store.catalog import catalog_version as version_of
-from bv_store.schemas import ARCHIVE_CATALOG_META, ARCHIVE_PARTIAL_META, ARCHIVE_SCHEMA, PARQUET_OPTIONS, ROW_GROUP_ROWS
+from bv_store.schemas import ARCHIVE_CATALOG_META, ARCHIVE_PARTIAL_META, PARQUET_OPTIONS, ROW_GROUP_ROWS
 from bv_store.storage import Storage
-
-DAY_US = 86_400 * 1_000_000
 
 
 class ArchiveError(RuntimeError):
@@ -77,111 +76,42 @@ class ArchiveResult:
         return meta
 
 
-def _dictionary_column(table: pa.Table, name: str) -> pa.DictionaryArray:
-    column = table.column(name)
-    if not pa.types.is_dictionary(column.type):
-        column = column.dictionary_encode()
-    column = column.unify_dictionaries() if isinstance(column, pa.ChunkedArray) else column
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks else pa.chunked_array([], column.type).combine_chunks()
-    return column
-
-
-def _indices(column: pa.DictionaryArray, null_slot: int) -> np.ndarray:
-    """Dictionary indices as int32, with null entries pointing at `null_slot`."""
-    idx = column.indices
-    if idx.null_count:
-        idx = pc.fill_null(idx, null_slot)
-    return idx.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-
-
 def _iso(us: int) -> str:
     return str(np.datetime64(int(us), "us")) + "Z"
 
 
-def transform_raw_table(raw: pa.Table, catalog_names: list[str], day: date):
+def raw_pieces(raw) -> Iterator[pa.Table]:
+    """The raw samples piece by piece: a table as is, a Parquet file a row group at a time
+    (with dictionary-encoded strings, so a piece's distinct strings are parsed once)."""
+    if isinstance(raw, pq.ParquetFile):
+        for i in range(raw.metadata.num_row_groups):
+            yield raw.read_row_group(i, columns=["name", "value", "time"])
+    else:
+        yield raw
+
+
+def scan_raw(raw, catalog_names: list[str], day: date) -> RawScan:
+    """`raw` (a RAW_SCHEMA table, or a ParquetFile opened with `read_dictionary`) through
+    pass 1 of the transform; `catalog_names` sorted."""
+    capacity = raw.metadata.num_rows if isinstance(raw, pq.ParquetFile) else raw.num_rows
+    scan = RawScan(catalog_names, day, capacity=capacity)
+    for piece in raw_pieces(raw):
+        scan.add(piece)
+    release_freed_memory()  # the pieces' temporaries, before the sort allocates the table
+    return scan
+
+
+def transform_raw_table(raw, catalog_names: list[str], day: date):
     """Pure transform: raw samples -> (archive table, dropped counts, unparseable examples,
     raw samples of any point timed inside the day).
 
-    `catalog_names` must be sorted; a point's rank in it is its sort position.
+    `raw` is a RAW_SCHEMA table or a `pq.ParquetFile` (read a row group at a time: the raw
+    day is never decoded whole). `catalog_names` must be sorted; a point's rank in it is its
+    sort position. Rules and memory: bv_pipeline.archive_rows.
     """
-    dropped = {"not_collected": 0, "outside_day": 0, "bad_time": 0, "duplicate": 0, "conflicting_duplicate": 0}
-    dropped.update({name: 0 for name in CATEGORY_NAMES.values()})
-    if raw.num_rows == 0:
-        return ARCHIVE_SCHEMA.empty_table(), dropped, [], 0
-
-    names = _dictionary_column(raw, "name")
-    times = _dictionary_column(raw, "time")
-    values = _dictionary_column(raw, "value")
-    # Memory matters here (a reference day is 6.6 M rows): per-row arrays are int32/int8
-    # lookups into per-distinct-string tables, and each is dropped as soon as it is used.
-
-    # Point rank per distinct name (-1: not collect-enabled); ranks follow the sorted catalog.
-    catalog = pa.array(catalog_names, pa.string())
-    name_rank = pc.index_in(names.dictionary.cast(pa.string()), value_set=catalog)
-    name_rank = np.append(name_rank.fill_null(-1).to_numpy().astype(np.int32), np.int32(-1))
-    rank = name_rank[_indices(names, len(name_rank) - 1)]
-    del names
-
-    ts_dict = np.append(parse_time_dictionary(times.dictionary), BAD_TIME)
-    ts = ts_dict[_indices(times, len(ts_dict) - 1)]
-    del times
-
-    parsed = parse_value_dictionary(values.dictionary)
-    val_idx = _indices(values, len(parsed.values))
-    cat_dict = np.append(parsed.categories, np.int8(1))  # null slot -> "null"
-
-    collected = rank >= 0
-    dropped["not_collected"] = int((~collected).sum())
-    good_time = ts != BAD_TIME
-    dropped["bad_time"] = int((collected & ~good_time).sum())
-    start_us = int(np.datetime64(day, "us").astype(np.int64))
-    in_day = good_time & (ts >= start_us) & (ts < start_us + DAY_US)
-    dropped["outside_day"] = int((collected & good_time & ~in_day).sum())
-    raw_in_day = int(in_day.sum())
-    keep = collected & in_day
-    del collected, good_time, in_day
-    cats = cat_dict[val_idx]
-    for code, label in CATEGORY_NAMES.items():
-        dropped[label] = int((keep & (cats == code)).sum())
-    keep &= cats == VALID
-    del cats
-    examples = []
-    unparseable_codes = np.flatnonzero(parsed.categories == 4)
-    if len(unparseable_codes):
-        examples = values.dictionary.take(pa.array(unparseable_codes[:5])).to_pylist()
-
-    # One int64 sort key (rank, µs into the day): a stable radix sort keeps ACE's order
-    # among equal keys, so the last sample sent for a (point, ts) is the one kept.
-    key = (rank[keep].astype(np.int64) << 37) | (ts[keep] - start_us)
-    del rank, ts
-    val_idx = val_idx[keep]
-    del keep
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    val_idx = val_idx[order]
-    del order
-    vals = np.append(parsed.values, np.nan)[val_idx]
-    del val_idx
-    last_of_run = np.ones(len(key), dtype=bool)
-    if len(key) > 1:
-        same_as_next = key[:-1] == key[1:]
-        last_of_run[:-1] = ~same_as_next
-        dropped["conflicting_duplicate"] = int((same_as_next & (vals[:-1] != vals[1:])).sum())
-        dropped["duplicate"] = int(same_as_next.sum()) - dropped["conflicting_duplicate"]
-        del same_as_next
-    if not last_of_run.all():
-        key, vals = key[last_of_run], vals[last_of_run]
-    del last_of_run
-
-    point = pa.DictionaryArray.from_arrays(pa.array((key >> 37).astype(np.int32)), catalog)
-    ts_out = pa.array((key & ((1 << 37) - 1)) + start_us, pa.timestamp("us", tz="UTC"))
-    del key
-    table = pa.Table.from_arrays(
-        [point, ts_out, pa.array(vals, pa.float64())],
-        schema=pa.schema([("point", point.type), ARCHIVE_SCHEMA.field("ts"), ARCHIVE_SCHEMA.field("value")]),
-    )
-    return table, dropped, [e if e is None else str(e) for e in examples], raw_in_day
+    scan = scan_raw(raw, catalog_names, day)
+    table = scan.archive_table()
+    return table, scan.dropped, scan.examples, scan.raw_in_day
 
 
 def write_archive_file(
@@ -219,6 +149,16 @@ def _own_points_only(group: pa.Table) -> pa.Table:
     return group.set_column(group.schema.get_field_index("point"), group.schema.field("point"), cut)
 
 
+def _distinct_points(column: pa.ChunkedArray) -> int:
+    """Distinct points of the archive column, chunk by chunk (no copy of the day's column)."""
+    seen: set = set()
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary.take(pc.unique(chunk.indices))
+        seen.update(pc.unique(chunk).to_pylist())
+    return len(seen)
+
+
 def build_archive(
     storage: Storage,
     site: str,
@@ -238,13 +178,15 @@ def build_archive(
             "materialize raw_site_day for this partition first"
         )
     with storage.local_copy(rkey) as path:
-        raw = pq.read_table(path, read_dictionary=["name", "time", "value"])
-    table, dropped, examples, raw_in_day = transform_raw_table(raw, sorted(catalog_names), day)
+        raw = pq.ParquetFile(path, read_dictionary=["name", "time", "value"])
+        raw_rows = raw.metadata.num_rows
+        table, dropped, examples, raw_in_day = transform_raw_table(raw, sorted(catalog_names), day)
+        del raw
     result = ArchiveResult(
         site=site,
         day=day,
         uri=storage.uri(akey),
-        raw_rows=raw.num_rows,
+        raw_rows=raw_rows,
         archived_rows=table.num_rows,
         file_bytes=0,
         points=0,
@@ -253,7 +195,6 @@ def build_archive(
         # The raw window has a margin around the day: only samples inside it count as data.
         no_data=raw_in_day == 0,
     )
-    del raw
     previous_rows = None
     if storage.exists(akey):
         with storage.local_copy(akey) as path:
@@ -285,9 +226,11 @@ def build_archive(
     done = publish(storage, akey, lambda path: write_archive_file(table, path, result.catalog_version, accepted_partial),
                    expect_rows=table.num_rows, what=f"archived_site_day {site} {day}")
     result.file_bytes = done.file_bytes
-    ts = table.column("ts").combine_chunks().cast(pa.int64()).to_numpy()
-    result.points = len(pc.unique(table.column("point").combine_chunks()))
-    result.first_ts, result.last_ts = _iso(ts.min()), _iso(ts.max())
+    span = pc.min_max(table.column("ts").cast(pa.int64()))
+    result.points = _distinct_points(table.column("point"))
+    result.first_ts, result.last_ts = _iso(span["min"].as_py()), _iso(span["max"].as_py())
+    del table
+    release_freed_memory()  # the day's table and sort buffers: the checks run next in this process
     result.elapsed_s = time.monotonic() - started
     if log is not None:
         log.info(

@@ -15,11 +15,10 @@ import pyarrow.parquet as pq
 
 from bv_pipeline.verify import (
     EXPECTED_COLUMNS,
-    archive_content,
-    archive_facts,
+    archive_facts_and_content,
     content_mismatches,
-    expected_content,
     raw_rows_in_day,
+    reconciled_content,
 )
 from bv_store.catalog import CatalogError, read_catalog_table, read_catalog_version, read_catalog_version_names
 from bv_store.layout import archive_key, raw_key
@@ -86,8 +85,7 @@ def check_site_day(
         # remove points); without a recorded version, by today's (and points_in_catalog fails).
         catalog = _catalog_for(storage, site, version)
         names = catalog.column("name").to_pylist()
-        facts = archive_facts(con, storage.uri(akey), names, day)
-        actual = archive_content(con, storage.uri(akey), day)
+        facts, actual = archive_facts_and_content(con, storage.uri(akey), names, day)
     except Exception as exc:  # a truncated or foreign file: every blocking check fails, loudly
         reason = f"{label}: the archive file {storage.uri(akey)} cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
         return [CheckOutcome(n, False, reason, {"reason": reason}) for n in BLOCKING] + [
@@ -95,7 +93,7 @@ def check_site_day(
     if not storage.exists(rkey):
         expected = None
     else:
-        expected = expected_content(con, storage.uri(rkey), sorted(names), day)
+        expected = reconciled_content(con, storage.uri(rkey), sorted(names), day, actual, facts.duplicate_keys)
     pruned = expected is None and limits.raw_pruned_before is not None and day < limits.raw_pruned_before
     accepted = limits.accept_partial or file_meta.get(ARCHIVE_PARTIAL_META.encode(), b"") == b"true"
     return [

@@ -16,6 +16,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bv_ace.client import AceClient
+from bv_ace.parallel import iterate_concurrently
+from bv_pipeline.day_parts import split_window, trim_to_part
+from bv_pipeline.memory import release_freed_memory
 from bv_pipeline.shrink_guard import DEFAULT_MAX_SHRINK_RATIO, shrink_refusal
 from bv_store.days import day_window
 from bv_store.faults import crash_point
@@ -68,6 +71,7 @@ class RawIngestResult:
             "ace_retries": int(self.stream_stats.get("retries", 0)),
             "ace_page_size": int(self.stream_stats.get("page_size", 0)),
             "ace_bytes_received": int(self.stream_stats.get("bytes_received", 0)),
+            "ace_windows": int(self.stream_stats.get("windows", 1)),
             "elapsed_s": round(self.elapsed_s, 3),
             "samples_per_s": round(samples_per_s, 1),
         }
@@ -80,6 +84,19 @@ def _existing_rows(storage: Storage, key: str) -> int:
         return pq.ParquetFile(path).metadata.num_rows
 
 
+def merge_stream_stats(parts: list[dict]) -> dict:
+    """The stats of a day's window streams as one (sums; the smallest page size any used)."""
+    if len(parts) == 1:
+        return dict(parts[0], windows=1)
+    out = {k: sum(int(p.get(k, 0)) for p in parts)
+           for k in ("pages", "empty_pages", "samples", "retries", "bytes_received")}
+    out["page_size"] = min(int(p.get("page_size", 0)) for p in parts)
+    out["no_data"] = all(p.get("no_data") for p in parts)
+    out["elapsed_s"] = max(float(p.get("elapsed_s", 0.0)) for p in parts)
+    out["windows"] = len(parts)
+    return out
+
+
 def ingest_site_day(
     client: AceClient,
     storage: Storage,
@@ -87,24 +104,36 @@ def ingest_site_day(
     day: date,
     *,
     page_size: int | None = None,
+    parallel_windows: int | None = None,
     max_shrink_ratio: float = DEFAULT_MAX_SHRINK_RATIO,
     log=None,
 ) -> RawIngestResult:
-    """Fetch every sample ACE holds for `site` on UTC `day` into the raw zone."""
+    """Fetch every sample ACE holds for `site` on UTC `day` into the raw zone.
+
+    The window is fetched as `parallel_windows` parts at once (default: the client's
+    setting; see bv_pipeline.day_parts). The file holds each part's pages in the order ACE
+    sent them, the parts taken in turn a page at a time (bv_ace.parallel), so the same
+    answers make the same file. A (point, time) belongs to one part, so "the last sample
+    sent wins" means the same as with one stream."""
     key = raw_key(site, day)
     day_start, day_end = day_window(day)
     start, end = day_start - WINDOW_MARGIN, day_end + WINDOW_MARGIN
+    wanted = getattr(client, "parallel_windows", 1) if parallel_windows is None else parallel_windows
+    parts = split_window(start, end, wanted)
     started = time.monotonic()
     names_seen: set[str] = set()
-    first_time = last_time = None
-    samples = 0
+    first_of: dict[int, str] = {}
+    last_of: dict[int, str] = {}
+    samples = trimmed = 0
     stats: dict = {}
 
     def write(scratch) -> None:
-        nonlocal samples, first_time, last_time, stats
-        stream = client.timeseries(site, start, end, page_size=page_size)
+        nonlocal samples, trimmed, stats
+        streams = [client.timeseries(site, p.start, p.end, page_size=page_size) for p in parts]
         with pq.ParquetWriter(scratch, RAW_SCHEMA, compression="zstd", use_dictionary=True) as writer:
-            for batch in stream:
+            for index, received in iterate_concurrently(streams):
+                batch = trim_to_part(received, parts[index])
+                trimmed += received.num_rows - batch.num_rows
                 if batch.num_rows == 0:
                     continue
                 writer.write_batch(batch)
@@ -112,13 +141,14 @@ def ingest_site_day(
                 samples += batch.num_rows
                 names_seen.update(pc.unique(batch.column("name")).to_pylist())
                 times = batch.column("time")
-                first_time = first_time or times[0].as_py()
-                last_time = times[-1].as_py()
-        stats = stream.stats()
-        if stats.get("samples", samples) != samples:
+                first_of.setdefault(index, times[0].as_py())
+                last_of[index] = times[-1].as_py()
+        stats = merge_stream_stats([stream.stats() for stream in streams])
+        stats["trimmed_at_cuts"] = trimmed
+        if stats.get("samples", samples) != samples + trimmed:
             raise RawIngestError(
                 f"raw_site_day {site} {day}: the stream counted {stats.get('samples')} samples "
-                f"but {samples} were written"
+                f"but {samples} were written (and {trimmed} trimmed at window cuts)"
             )
         held = _existing_rows(storage, key)
         if samples == 0 and held:
@@ -133,13 +163,17 @@ def ingest_site_day(
 
     # A zero-row file is published on purpose: it records that ACE had no data that day.
     done = publish(storage, key, write, expect_rows=lambda: samples, what=f"raw_site_day {site} {day}")
+    release_freed_memory()  # the pages' buffers: the archive is built next, often in this process
     no_data = samples == 0
+    # Parts are in time order: the day's first sample is in the first part that had any.
+    first_time = first_of[min(first_of)] if first_of else None
+    last_time = last_of[max(last_of)] if last_of else None
     file_bytes = done.file_bytes
     elapsed = time.monotonic() - started
     if log is not None:
         log.info(
             f"raw_site_day {site} {day}: {samples} samples, {len(names_seen)} points, "
-            f"{stats.get('pages', 0)} pages in {elapsed:.1f}s"
+            f"{stats.get('pages', 0)} pages ({len(parts)} windows at once) in {elapsed:.1f}s"
         )
     return RawIngestResult(
         site=site,

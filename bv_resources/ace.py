@@ -12,6 +12,7 @@ from pydantic import Field
 from bv_ace.client import (
     DEFAULT_MAX_PAGES,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_PARALLEL_WINDOWS,
     DEFAULT_WINDOW_BUDGET_S,
     AceClient,
 )
@@ -31,6 +32,11 @@ class AceResource(dg.ConfigurableResource):
     window_budget_s: float = Field(default=DEFAULT_WINDOW_BUDGET_S, description="Seconds one site window may take, retries included")
     max_pages_per_window: int = Field(default=DEFAULT_MAX_PAGES, description="Pages one site window may take")
     max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, description="Largest decoded response body accepted")
+    parallel_windows: int = Field(
+        default=DEFAULT_PARALLEL_WINDOWS,
+        description="Windows of a site-day fetched at once, each its own cursor stream (1: one stream); "
+        "at most max_concurrency",
+    )
 
     def get_client(self) -> AceClient:
         """A new client; use it as a context manager so its connections are closed."""
@@ -45,4 +51,5 @@ class AceResource(dg.ConfigurableResource):
             window_budget_s=self.window_budget_s,
             max_pages_per_window=self.max_pages_per_window,
             max_response_bytes=self.max_response_bytes,
+            parallel_windows=self.parallel_windows,
         )

@@ -235,7 +235,10 @@ def drive(ace: HostileAce, scenario, budget_s: float = BUDGET_S) -> tuple[Outcom
     storage = Storage.from_url(root)
     client = AceClient(ace.base_url, os.environ[TOKEN_ENV], timeout_s=1.0, max_retries=2, backoff_base_s=0.01,
                        backoff_max_s=0.02, requests_per_minute=math.inf, page_size=1000, min_page_size=1000,
-                       window_budget_s=budget_s, max_pages_per_window=MAX_PAGES, max_response_bytes=CAP)
+                       window_budget_s=budget_s, max_pages_per_window=MAX_PAGES, max_response_bytes=CAP,
+                       # The scenarios answer one window whatever is asked: one stream. Windows
+                       # fetched at once are driven in test_ace_parallel.py.
+                       parallel_windows=1)
     out = Outcome()
 
     def run():

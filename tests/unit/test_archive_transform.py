@@ -94,3 +94,38 @@ def test_matches_independent_pandas_derivation():
 def test_empty_raw_gives_empty_table():
     table, dropped, _, in_day = transform_raw_table(raw([]), ["a"], DAY)
     assert table.num_rows == 0 and sum(dropped.values()) == 0 and in_day == 0
+
+
+def test_a_raw_file_read_by_row_group_gives_what_the_whole_table_gives(tmp_path):
+    """build_archive reads the raw file a row group at a time and sorts in point buckets:
+    the same table, counts and examples as the whole table in one bucket, duplicates
+    across row groups included (the last one sent wins)."""
+    import pyarrow.parquet as pq
+
+    from bv_pipeline.archive_build import scan_raw
+    from bv_pipeline.archive_rows import RawScan
+
+    rng = np.random.default_rng(11)
+    names = sorted(f"site/dev{i}/ai:{i}" for i in range(40))
+    n = 20_000
+    pick = rng.integers(0, 44, n)
+    seconds = rng.integers(-50, 2_000, n)  # few distinct times: many re-sent (point, ts)
+    vals = rng.choice(["1.5", "2", "-3.25", "on", "nan", None, "junk", "7e1"], n)
+    rows = [(f"site/dev{p}/ai:{p}", v, (pd.Timestamp("2025-03-04") + pd.Timedelta(seconds=int(s))).strftime("%Y-%m-%dT%H:%M:%S.%f"))
+            for p, v, s in zip(pick, vals, seconds)]
+    whole = raw(rows)
+    path = tmp_path / "raw.parquet"
+    pq.write_table(whole, path, row_group_size=1_500)
+
+    one = RawScan(names, DAY, capacity=10, buckets=1)  # a short reservation grows
+    one.add(whole)
+    expected = one.archive_table()
+    pieces = scan_raw(pq.ParquetFile(path, read_dictionary=["name", "time", "value"]), names, DAY)
+    got = pieces.archive_table()
+
+    assert pieces.buckets > 1 and pq.ParquetFile(path).metadata.num_row_groups > 10
+    assert got.cast(expected.schema).equals(expected)
+    assert pieces.dropped == one.dropped and pieces.dropped["duplicate"] + pieces.dropped["conflicting_duplicate"] > 0
+    assert pieces.examples == one.examples == ["junk"]
+    assert (pieces.raw_in_day, pieces.points, pieces.first_us, pieces.last_us) == (
+        one.raw_in_day, one.points, one.first_us, one.last_us)
