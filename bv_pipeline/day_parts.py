@@ -7,10 +7,11 @@ side of the cut: a sample exactly at a cut is fetched whichever way ACE reads th
 and kept once. The outer bounds are the caller's (raw_ingest's day plus its margins),
 untouched: one part asks exactly what a single stream would.
 
-Trimming reads only the first and last time of a page unless the page straddles a cut
-(ACE sends ascending times). A time that does not parse is kept where it came (it cannot
-be placed; the archive drops it as `bad_time`); out-of-order pages can at worst keep a
-sample on both sides, which the archive's (point, ts) dedupe removes: never a loss.
+Only the overlap is trimmed: a sample ACE places elsewhere, even outside the part's own
+window, is kept (ACE may misplace it; the neighbour may never have been sent it), and the
+archive's (point, ts) dedupe removes any second copy: never a loss. Trimming reads only
+the first and last time of a page unless the page reaches a cut (ACE sends ascending
+times). A time that does not parse is kept where it came (the archive drops it as `bad_time`).
 """
 
 from __future__ import annotations
@@ -82,7 +83,10 @@ def _us(dt: datetime | None) -> int | None:
 
 
 def trim_to_part(batch: pa.RecordBatch, part: DayPart) -> pa.RecordBatch:
-    """The rows of `batch` (RAW_SCHEMA) on this part's side of its cuts."""
+    """The rows of `batch` (RAW_SCHEMA) less those in the overlap its neighbour also asked
+    for and keeps: [start, keep_from) and [keep_until, end]. A sample ACE places anywhere
+    else — even outside this part's window — is kept: the overlap is the only place a
+    neighbour is sure to have it, and the archive's (point, ts) dedupe removes a copy."""
     if not part.trims or batch.num_rows == 0:
         return batch
     lo, hi = _us(part.keep_from), _us(part.keep_until)
@@ -94,11 +98,10 @@ def trim_to_part(batch: pa.RecordBatch, part: DayPart) -> pa.RecordBatch:
     us = np.append(parse_time_dictionary(encoded.dictionary), BAD_TIME)
     idx = encoded.indices.fill_null(len(us) - 1).to_numpy(zero_copy_only=False)
     row_us = us[idx]
-    keep = row_us == BAD_TIME
-    inside = np.ones(len(row_us), dtype=bool)
+    overlap = np.zeros(len(row_us), dtype=bool)
     if lo is not None:
-        inside &= row_us >= lo
+        overlap |= (row_us >= _us(part.start)) & (row_us < lo)
     if hi is not None:
-        inside &= row_us < hi
-    keep |= inside
-    return batch if keep.all() else batch.filter(pa.array(keep))
+        overlap |= (row_us >= hi) & (row_us <= _us(part.end))
+    overlap &= row_us != BAD_TIME
+    return batch if not overlap.any() else batch.filter(pa.array(~overlap))

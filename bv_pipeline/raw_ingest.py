@@ -72,6 +72,8 @@ class RawIngestResult:
             "ace_page_size": int(self.stream_stats.get("page_size", 0)),
             "ace_bytes_received": int(self.stream_stats.get("bytes_received", 0)),
             "ace_windows": int(self.stream_stats.get("windows", 1)),
+            # Samples both neighbouring windows were sent at a cut; each was kept once.
+            "ace_trimmed_at_cuts": int(self.stream_stats.get("trimmed_at_cuts", 0)),
             "elapsed_s": round(self.elapsed_s, 3),
             "samples_per_s": round(samples_per_s, 1),
         }

@@ -62,6 +62,7 @@ def test_three_windows_hold_exactly_what_one_stream_holds(ace_sim, sim_token, tm
     # The windows overlap by a second at each cut: what came twice was trimmed, and counted.
     assert parallel.stream_stats["samples"] == parallel.samples + parallel.stream_stats["trimmed_at_cuts"]
     assert parallel.metadata()["ace_windows"] == 3
+    assert parallel.metadata()["ace_trimmed_at_cuts"] == parallel.stream_stats["trimmed_at_cuts"]
     # Pages are taken from the windows in turn, not as they arrive: a re-run writes the same file.
     again = Storage.from_url(str(tmp_path / "again"))
     with client_for(ace_sim, sim_token, page_size=5000, parallel_windows=3) as client:

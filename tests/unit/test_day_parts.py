@@ -74,3 +74,15 @@ def test_unparseable_times_are_kept_where_they_came():
     page = batch([before_cut, "not a time", before_cut])
     assert trim_to_part(page, right).column("time").to_pylist() == ["not a time"]
     assert trim_to_part(page, left).num_rows == 3
+
+
+def test_a_sample_far_outside_its_part_is_kept_not_trimmed():
+    """ACE may place a sample outside the window asked (clock skew, filtering on receive
+    time): only the overlap a neighbour also asked for is trimmed, anything else is kept."""
+    first, middle, last = split_window(START, END, 3)
+    early = (first.keep_until - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%S.%f")  # first part's time
+    in_overlap = (middle.keep_from - timedelta(milliseconds=300)).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    own = (middle.keep_from + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    late = (last.keep_from + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%f")  # last part's time
+    page = batch([early, in_overlap, own, late])
+    assert trim_to_part(page, middle).column("time").to_pylist() == [early, own, late]
