@@ -193,24 +193,22 @@ def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
 
 def stop_instigators(url: str) -> list[str]:
     """Stop every schedule and sensor of the code location (instance state; dagster.yaml is untouched)."""
+    # (list in the repository, its state field, stop mutation, its result field, success type)
+    kinds = [("schedules", "scheduleState", _STOP_SCHEDULE, "stopRunningSchedule", "ScheduleStateResult"),
+             ("sensors", "sensorState", _STOP_SENSOR, "stopSensor", "StopSensorMutationResult")]
     stopped = []
     repos = _graphql(url, _INSTIGATORS)["repositoriesOrError"]
     for repo in repos["nodes"]:
-        for s in repo["schedules"]:
-            if s["scheduleState"]["status"] != "STOPPED":
-                res = _graphql(url, _STOP_SCHEDULE, {"id": s["id"]})["stopRunningSchedule"]
-                if res["__typename"] != "ScheduleStateResult":
-                    raise RuntimeError(f"schedule {s['name']} not stopped: {res}")
-            stopped.append(s["name"])
-        for s in repo["sensors"]:
-            if s["sensorState"]["status"] != "STOPPED":
-                res = _graphql(url, _STOP_SENSOR, {"id": s["id"]})["stopSensor"]
-                if res["__typename"] != "StopSensorMutationResult":
-                    raise RuntimeError(f"sensor {s['name']} not stopped: {res}")
-            stopped.append(s["name"])
+        for listing, state, mutation, field, ok in kinds:
+            for item in repo[listing]:
+                if item[state]["status"] != "STOPPED":
+                    res = _graphql(url, mutation, {"id": item["id"]})[field]
+                    if res["__typename"] != ok:
+                        raise RuntimeError(f"{listing[:-1]} {item['name']} not stopped: {res}")
+                stopped.append(item["name"])
     repos = _graphql(url, _INSTIGATORS)["repositoriesOrError"]
-    running = [s["name"] for r in repos["nodes"] for s in r["schedules"] if s["scheduleState"]["status"] != "STOPPED"]
-    running += [s["name"] for r in repos["nodes"] for s in r["sensors"] if s["sensorState"]["status"] != "STOPPED"]
+    running = [item["name"] for r in repos["nodes"] for listing, state, *_ in kinds for item in r[listing]
+               if item[state]["status"] != "STOPPED"]
     if running:
         raise RuntimeError(f"still running after stop: {running}")
     return stopped

@@ -17,12 +17,12 @@ times). A time that does not parse is kept where it came (the archive drops it a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
 
-from bv_pipeline.timestamps import BAD_TIME, parse_time_dictionary
+from bv_pipeline.timestamps import BAD_TIME, datetime_us, parse_time_dictionary
 
 CUT_OVERLAP = timedelta(seconds=1)  # ACE takes whole seconds (bv_ace.pages.format_api_time)
 CUT_GRID = timedelta(minutes=1)  # cuts on whole minutes: readable windows in logs and errors
@@ -74,12 +74,7 @@ def _floor_minute(dt: datetime) -> datetime:
 
 
 def _us(dt: datetime | None) -> int | None:
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return None if dt is None else datetime_us(dt)
 
 
 def trim_to_part(batch: pa.RecordBatch, part: DayPart) -> pa.RecordBatch:

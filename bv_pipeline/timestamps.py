@@ -28,6 +28,11 @@ def _parse_one(text: str | None) -> int:
         dt = datetime.fromisoformat(text.strip().upper())
     except ValueError:
         return BAD_TIME
+    return datetime_us(dt)
+
+
+def datetime_us(dt: datetime) -> int:
+    """Epoch microseconds of `dt`, naive meaning UTC (integer arithmetic: no float rounding)."""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
