@@ -23,6 +23,7 @@ from bv_pipeline.archive_rows import RawScan
 from bv_pipeline.memory import release_freed_memory
 from bv_pipeline.shrink_guard import DEFAULT_MAX_SHRINK_RATIO, shrink_refusal
 from bv_store.layout import archive_key, raw_key
+from bv_store.point_index import POINT_INDEX_META, encode as encode_point_index, group_runs
 from bv_store.publish import publish
 from bv_store.catalog import catalog_version as version_of
 from bv_store.schemas import ARCHIVE_CATALOG_META, ARCHIVE_PARTIAL_META, PARQUET_OPTIONS, ROW_GROUP_ROWS
@@ -125,8 +126,15 @@ def write_archive_file(
     if meta:
         table = table.replace_schema_metadata(meta)
     with pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS) as writer:
+        runs = []
         for start in range(0, max(table.num_rows, 1), ROW_GROUP_ROWS):
-            writer.write_table(_own_points_only(table.slice(start, ROW_GROUP_ROWS)), row_group_size=ROW_GROUP_ROWS)
+            group = _own_points_only(table.slice(start, ROW_GROUP_ROWS))
+            writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
+            runs.append(group_runs(group.column("point")))
+        if table.num_rows:
+            # Where each point's rows are, so a reader skips the point column; added to the
+            # Parquet footer only (a schema metadata key would be stored twice, once in ARROW:schema).
+            writer.add_key_value_metadata({POINT_INDEX_META: encode_point_index(runs)})
 
 
 def _own_points_only(group: pa.Table) -> pa.Table:

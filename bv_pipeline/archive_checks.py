@@ -22,6 +22,7 @@ from bv_pipeline.verify import (
 )
 from bv_store.catalog import CatalogError, read_catalog_table, read_catalog_version, read_catalog_version_names
 from bv_store.layout import archive_key, raw_key
+from bv_store.point_index import POINT_INDEX_META, index_problem
 from bv_store.schemas import ARCHIVE_CATALOG_META, ARCHIVE_PARTIAL_META
 from bv_store.storage import Storage
 
@@ -40,7 +41,8 @@ BLOCKING = {
     "those re-derived from the raw file in SQL (an independent implementation of the value rule).",
     NO_NULL_NO_DUP: "No null or NaN cell and no duplicate (point, ts).",
     INSIDE_DAY: "Every ts lies inside the partition's UTC day.",
-    SCHEMA: "Columns point VARCHAR, ts TIMESTAMPTZ, value DOUBLE; rows sorted by point then ts.",
+    SCHEMA: "Columns point VARCHAR, ts TIMESTAMPTZ, value DOUBLE; rows sorted by point then ts; the "
+    "footer's point index (where each point's rows are, used by the query layer) matches the rows.",
     IN_CATALOG: "Every archived point is in the catalog version the archive records it was built from.",
     POINTS_SEEN: "At least BV_MIN_POINTS_SEEN of the collect-enabled points sent a sample (run tag "
     "bv/accept_partial=true accepts a known partial day, and says so).",
@@ -79,7 +81,8 @@ def check_site_day(
         return _no_archive(label, raw_rows, storage.uri(akey))
     try:
         with storage.local_copy(akey) as path:
-            file_meta = pq.ParquetFile(path).schema_arrow.metadata or {}
+            footer = pq.read_metadata(path)
+        file_meta = footer.metadata or {}
         version = file_meta.get(ARCHIVE_CATALOG_META.encode(), b"").decode()
         # The archive is judged by the catalog it was built from (a later refresh may add or
         # remove points); without a recorded version, by today's (and points_in_catalog fails).
@@ -101,7 +104,7 @@ def check_site_day(
         _matches_raw(label, expected, actual, storage.uri(rkey), pruned),
         _no_null_no_dup(label, facts),
         _inside_day(label, facts),
-        _schema(label, facts),
+        _schema(label, facts, file_meta, footer.num_row_groups),
         _in_catalog(label, storage, site, version, actual),
         _points_seen(label, catalog, facts.per_point_rows, limits.min_points_seen, accepted),
         _coverage(label, catalog, facts.per_point_rows, limits.coverage_warn_ratio),
@@ -164,11 +167,17 @@ def _inside_day(label, facts) -> CheckOutcome:
                         {"rows_outside_day": facts.outside_day})
 
 
-def _schema(label, facts) -> CheckOutcome:
+def _schema(label, facts, file_meta: dict, row_groups: int) -> CheckOutcome:
     ok = facts.columns == EXPECTED_COLUMNS and facts.sorted_ok
     text = (f"{label}: columns and order as contracted" if ok
             else f"{label}: columns {facts.columns} (want {EXPECTED_COLUMNS}), sorted by point then ts: {facts.sorted_ok}")
-    return CheckOutcome(SCHEMA, ok, text, {"columns": str(facts.columns), "sorted_by_point_then_ts": facts.sorted_ok})
+    problem = index_problem(file_meta, row_groups, facts.point_runs)
+    indexed = POINT_INDEX_META.encode() in file_meta
+    meta = {"columns": str(facts.columns), "sorted_by_point_then_ts": facts.sorted_ok,
+            "point_index": problem or ("matches the rows" if indexed else "absent (readers decode the point column)")}
+    if problem:
+        ok, text = False, f"{label}: {problem}"
+    return CheckOutcome(SCHEMA, ok, text, meta)
 
 
 def _in_catalog(label, storage, site, version, actual) -> CheckOutcome:

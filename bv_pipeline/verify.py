@@ -48,6 +48,8 @@ class ArchiveFacts:
     unknown_examples: list[str] = field(default_factory=list)
     per_point_rows: dict[str, int] = field(default_factory=dict)
     sorted_ok: bool = True
+    # (point, first file row, rows) in row order: what the footer's point index must record.
+    point_runs: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 def _q(uri: str) -> str:
@@ -145,6 +147,7 @@ def archive_facts_and_content(
         unknown_examples=unknown[:5],
         per_point_rows=per_point,
         sorted_ok=sorted_ok,
+        point_runs=sorted(((b[0], b[2], b[1]) for b in blocks), key=lambda r: r[1]),
     )
     return facts, content
 

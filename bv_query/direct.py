@@ -3,12 +3,13 @@ without SQL text or DuckDB planning.
 
 Archive and rollup files are sorted by point (then time). Each row group's Parquet statistics
 give its smallest and largest point, read once per file from the footer: they say which row
-groups hold a point. The first decode of a row group also records where each point's rows
-start and stop in it (the file's own `point` column, kept as a small index), so every later
-read of that row group decodes only the columns asked for and slices them.
+groups hold a point. Where each point's rows start and stop inside a group comes from the
+archive footer's point index (`bv_store.point_index`) when the file has one and it agrees
+with the footer, else from the first decode of the group's own `point` column; either way it
+is kept, so every read decodes only the columns asked for and slices them.
 
-Decoded columns go to a bounded LRU (`BlockCache`), keyed by the file's path, size and mtime,
-row group and column: a rewritten file is never answered from an older decode. A file that
+A point's decoded rows go to a bounded LRU (`BlockCache`), keyed by the file's path, size and
+mtime, point and column: a rewritten file is never answered from an older decode. A file that
 does not fit these expectations (no point statistics, unsorted points, nulls or NaN in a
 value column) raises `NotDirect`, and the engine answers through DuckDB instead.
 """
@@ -24,20 +25,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bv_query.cache import ByteLRU
+from bv_store.point_index import PointIndex, group_runs, run_spans
 
 
 class NotDirect(Exception):
     """This file or query is not served by the direct reader; use the general (DuckDB) path."""
 
 
-# Decoded column blocks (numpy arrays): the same byte-bounded LRU as the point-day cache.
+# A point's decoded columns (numpy arrays): the same byte-bounded LRU as the point-day cache.
 BlockCache = ByteLRU
 
 
 class FileIndex:
     """One file's footer, its row groups' point bounds, and the point runs found so far."""
 
-    __slots__ = ("path", "stamp", "metadata", "columns", "lows", "highs", "runs")
+    __slots__ = ("path", "stamp", "metadata", "columns", "lows", "highs", "runs", "point_index")
 
     def __init__(self, path: str, stamp: tuple[int, int]):
         self.path, self.stamp = path, stamp
@@ -57,6 +59,13 @@ class FileIndex:
         if any(a > b for a, b in zip(self.highs, self.lows[1:])):
             raise NotDirect(f"{path}: row groups are not sorted by point")
         self.runs: dict[int, dict[str, tuple[int, int]]] = {}
+        self.point_index = PointIndex.from_metadata(self.metadata.metadata, self.metadata.num_row_groups)
+
+    def recorded_runs(self, rg: int) -> dict[str, tuple[int, int]] | None:
+        """Row group `rg`'s runs from the footer's point index, when it has one that agrees."""
+        if self.point_index is None:
+            return None
+        return self.point_index.spans(rg, self.metadata.row_group(rg).num_rows, self.lows[rg], self.highs[rg])
 
     def row_groups(self, point: str) -> list[int]:
         """Row groups whose [min, max] point range holds `point` (in file order)."""
@@ -112,62 +121,62 @@ class DirectReader:
     def point_rows(self, path: str, point: str, columns: tuple[str, ...]) -> dict[str, np.ndarray] | None:
         """{column: array} of the point's rows in the file (file order), or None when absent."""
         index = self.file(path)
+        key = (index.path, index.stamp, point)
+        if self.cache.enabled:
+            cached = {c: self.cache.get(key + (c,)) for c in columns}
+            if all(a is not None for a in cached.values()):
+                return cached
         parts = []
         for rg in index.row_groups(point):
-            blocks = self._blocks(index, rg, columns)
-            span = index.runs[rg].get(point)
+            runs = index.runs.get(rg)
+            if runs is None:
+                runs = index.runs[rg] = index.recorded_runs(rg) or self._decoded_runs(index, rg)
+            span = runs.get(point)
             if span is not None:
-                parts.append({c: blocks[c][span[0]:span[1]] for c in columns})
+                parts.append(self._decode(index, rg, columns, span))
         if not parts:
             return None
-        if len(parts) == 1:
-            return parts[0]
-        return {c: np.concatenate([p[c] for p in parts]) for c in columns}
-
-    def _blocks(self, index: FileIndex, rg: int, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
-        key = (index.path, index.stamp, rg)
-        out, missing = {}, []
-        for c in columns:
-            block = self.cache.get(key + (c,)) if self.cache.enabled else None
-            if block is None:
-                missing.append(c)
-            else:
-                out[c] = block
-        if not missing and rg in index.runs:
-            return out
-        for c in missing:
-            if c not in index.columns:
-                raise NotDirect(f"{index.path}: no column {c!r}")
-        read = list(missing) + (["point"] if rg not in index.runs else [])
-        table = pq.ParquetFile(index.path, metadata=index.metadata, read_dictionary=["point"]).read_row_group(
-            rg, columns=read, use_threads=False
-        )
-        if rg not in index.runs:
-            index.runs[rg] = _runs(table.column("point"), index.path, rg)
-        for c in missing:
-            array = _numpy(table.column(c), index.path, c)
-            out[c] = array
+        out = parts[0] if len(parts) == 1 else {c: np.concatenate([p[c] for p in parts]) for c in columns}
+        for c, array in out.items():
+            array.flags.writeable = False
             if self.cache.enabled:
                 self.cache.put(key + (c,), array)
         return out
 
+    def _decoded_runs(self, index: FileIndex, rg: int) -> dict[str, tuple[int, int]]:
+        """A row group's point runs from its own `point` column (a file without a point index)."""
+        column = self._read(index, rg, ["point"]).column("point")
+        return _runs(column, index.path, rg)
+
+    def _decode(self, index: FileIndex, rg: int, columns: tuple[str, ...], span: tuple[int, int]) -> dict:
+        """The columns' rows [span) of one row group, copied out of the decoded group.
+
+        Only the point's rows are kept (and cached): the decoded group is freed at once and
+        its memory reused by the next decode. Keeping whole groups made the allocator map
+        fresh memory for every new group, which cost more than the decode (measured)."""
+        for c in columns:
+            if c not in index.columns:
+                raise NotDirect(f"{index.path}: no column {c!r}")
+        table = self._read(index, rg, list(columns)).slice(span[0], span[1] - span[0])
+        return {c: _numpy(table.column(c), index.path, c) for c in columns}
+
+    @staticmethod
+    def _read(index: FileIndex, rg: int, columns: list[str]) -> pa.Table:
+        # pre_buffer off: one small row group read whole; the prefetch set-up cost more (measured).
+        return pq.ParquetFile(index.path, metadata=index.metadata, read_dictionary=["point"],
+                              pre_buffer=False).read_row_group(rg, columns=columns, use_threads=False)
+
 
 def _runs(column: pa.ChunkedArray, path: str, rg: int) -> dict[str, tuple[int, int]]:
     """{point: (first row, end row)} of a row group's point column, which must be sorted."""
-    column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    if column.null_count:
-        raise NotDirect(f"{path}: row group {rg} has null points")
-    if not pa.types.is_dictionary(column.type):
-        column = column.dictionary_encode()
-    idx = column.indices.to_numpy(zero_copy_only=False)
-    if len(idx) == 0:
-        return {}
-    starts = np.concatenate(([0], np.flatnonzero(idx[1:] != idx[:-1]) + 1))
-    ends = np.append(starts[1:], len(idx))
-    names = column.dictionary.take(pa.array(idx[starts])).to_pylist()
+    try:
+        runs = group_runs(column)
+    except ValueError:
+        raise NotDirect(f"{path}: row group {rg} has null points") from None
+    names = [n for n, _ in runs]
     if any(a >= b for a, b in zip(names, names[1:])):
         raise NotDirect(f"{path}: row group {rg} is not sorted by point")
-    return {n: (int(a), int(b)) for n, a, b in zip(names, starts.tolist(), ends.tolist())}
+    return run_spans(runs)
 
 
 def _numpy(column: pa.ChunkedArray, path: str, name: str) -> np.ndarray:
@@ -182,5 +191,4 @@ def _numpy(column: pa.ChunkedArray, path: str, name: str) -> np.ndarray:
         out = array.to_numpy(zero_copy_only=False)
         if out.dtype.kind == "f" and not np.isfinite(out).all():
             raise NotDirect(f"{path}: column {name!r} has NaN or infinite values")
-    out.flags.writeable = False
-    return out
+    return np.array(out, copy=True)  # own memory: the decoded group's buffers are freed

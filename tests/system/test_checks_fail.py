@@ -146,3 +146,23 @@ def test_a_known_partial_day_is_accepted_by_run_tag_and_says_so(local_pipeline, 
     seen = {c.check_name: c for c in result.get_asset_check_evaluations()}["points_seen_floor"]
     assert seen.passed and "accepted as a known partial day" in seen.description
     assert seen.metadata["accepted_partial"].value is True
+
+
+def test_a_point_index_that_disagrees_with_the_rows_fails_the_order_check(local_pipeline, monkeypatch):
+    """The query layer trusts the footer's point index for where a point's rows are: an index
+    whose runs are self-consistent but wrong (two points' row counts swapped) is caught here."""
+    from bv_store import point_index
+
+    def swapped(runs):
+        runs = [list(g) for g in runs]
+        (a, n), (b, m) = runs[0][0], runs[0][1]
+        runs[0][0], runs[0][1] = (a, m + 1), (b, n - 1)
+        return point_index.encode(runs)
+
+    assert local_pipeline.catalog(SITE).success
+    monkeypatch.setattr(archive_build, "encode_point_index", swapped)
+    result, rollups, _ = _run_day(local_pipeline)
+    check = {c.check_name: c for c in result.get_asset_check_evaluations()}["archive_schema_and_order"]
+    assert not check.passed and check.description.startswith(LABEL) and "point index" in check.description
+    assert not result.asset_materializations_for_node("live_released_site_day")
+    assert rollups == []
