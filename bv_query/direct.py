@@ -126,14 +126,27 @@ class DirectReader:
             cached = {c: self.cache.get(key + (c,)) for c in columns}
             if all(a is not None for a in cached.values()):
                 return cached
+        for c in columns:
+            if c not in index.columns:
+                raise NotDirect(f"{index.path}: no column {c!r}")
         parts = []
         for rg in index.row_groups(point):
-            runs = index.runs.get(rg)
-            if runs is None:
-                runs = index.runs[rg] = index.recorded_runs(rg) or self._decoded_runs(index, rg)
+            runs = index.runs.get(rg) or index.recorded_runs(rg)
+            table = None
+            if runs is None:  # no usable point index: the group's own point column says
+                table = self._read(index, rg, ["point", *columns])
+                runs = _runs(table.column("point"), index.path, rg)
+            index.runs[rg] = runs
             span = runs.get(point)
-            if span is not None:
-                parts.append(self._decode(index, rg, columns, span))
+            if span is None:
+                continue
+            if table is None:
+                table = self._read(index, rg, list(columns))
+            table = table.slice(span[0], span[1] - span[0])
+            # Copies of the point's rows only: the decoded group is freed at once and its
+            # memory reused by the next decode. Keeping whole groups made the allocator map
+            # fresh memory for every new group, which cost more than the decode (measured).
+            parts.append({c: _numpy(table.column(c), index.path, c) for c in columns})
         if not parts:
             return None
         out = parts[0] if len(parts) == 1 else {c: np.concatenate([p[c] for p in parts]) for c in columns}
@@ -142,23 +155,6 @@ class DirectReader:
             if self.cache.enabled:
                 self.cache.put(key + (c,), array)
         return out
-
-    def _decoded_runs(self, index: FileIndex, rg: int) -> dict[str, tuple[int, int]]:
-        """A row group's point runs from its own `point` column (a file without a point index)."""
-        column = self._read(index, rg, ["point"]).column("point")
-        return _runs(column, index.path, rg)
-
-    def _decode(self, index: FileIndex, rg: int, columns: tuple[str, ...], span: tuple[int, int]) -> dict:
-        """The columns' rows [span) of one row group, copied out of the decoded group.
-
-        Only the point's rows are kept (and cached): the decoded group is freed at once and
-        its memory reused by the next decode. Keeping whole groups made the allocator map
-        fresh memory for every new group, which cost more than the decode (measured)."""
-        for c in columns:
-            if c not in index.columns:
-                raise NotDirect(f"{index.path}: no column {c!r}")
-        table = self._read(index, rg, list(columns)).slice(span[0], span[1] - span[0])
-        return {c: _numpy(table.column(c), index.path, c) for c in columns}
 
     @staticmethod
     def _read(index: FileIndex, rg: int, columns: list[str]) -> pa.Table:

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import bv_pipeline.archive_build as archive_build
+from bv_query import direct
 from bv_query.direct import DirectReader
 from bv_query.cache import ByteLRU
 from bv_store import point_index
@@ -94,7 +95,7 @@ def test_the_reader_uses_the_index_and_never_decodes_the_point_column(tmp_path, 
     def decoded(*_):
         raise AssertionError("the point column was decoded although the file has an index")
 
-    monkeypatch.setattr(DirectReader, "_decoded_runs", decoded)
+    monkeypatch.setattr(direct, "_runs", decoded)
     assert _answers(path) == _truth(path)
 
 
@@ -102,13 +103,13 @@ def test_without_an_index_the_reader_decodes_the_point_column(tmp_path, monkeypa
     path = tmp_path / "a.parquet"
     write(path, monkeypatch, encode=lambda runs: "")  # a file from before the index: no usable value
     calls = []
-    real = DirectReader._decoded_runs
+    real = direct._runs
 
-    def counted(self, index, rg):
+    def counted(column, path, rg):
         calls.append(rg)
-        return real(self, index, rg)
+        return real(column, path, rg)
 
-    monkeypatch.setattr(DirectReader, "_decoded_runs", counted)
+    monkeypatch.setattr(direct, "_runs", counted)
     assert _answers(path) == _truth(path)
     assert calls
 
