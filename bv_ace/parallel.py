@@ -6,9 +6,12 @@ the day's wall time is closer to the slower of the two sides than to their sum. 
   still gates every request, so the source never sees more than the client allows;
 - each stream may run at most QUEUE_DEPTH batches ahead of the caller: memory is a few
   pages per stream, not a window;
-- the first error of any stream (an auth error first of all) is raised to the caller as
-  soon as it happens, ahead of batches already waiting; the other streams are told to stop
-  after the request they are in (they are never waited for).
+- the first error of any stream is raised to the caller ahead of batches already waiting;
+  the other streams are told to stop after the request they are in and given up to
+  JOIN_AFTER_ERROR_S to get there, so a token ACE rejected in another window meanwhile is
+  the error raised (the run then fails as an auth error, without retries); a stream still
+  in a request after that is left to end on its own (daemon thread; its client is closed
+  by its owner).
 Batches come out in turn, one of each unfinished stream per round (stream 0, 1, 2, 0, ...),
 not as they happen to arrive: the same answers from the source give the same sequence,
 so a file written from it is the same file on every run.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Iterable, Iterator
 
 import pyarrow as pa
@@ -27,6 +31,7 @@ from bv_ace.errors import AceAuthError
 
 QUEUE_DEPTH = 1  # batches a stream may have waiting for the caller (plus the one it is fetching)
 _POLL_S = 0.05  # how often a blocked side looks at the stop flag / the errors
+JOIN_AFTER_ERROR_S = 2.0  # how long the other streams get to finish their request after an error
 
 
 class _Finished:
@@ -83,10 +88,22 @@ def iterate_concurrently(streams: list[Iterable[pa.RecordBatch]]) -> Iterator[tu
                     continue
                 yield index, item
         _raise_first(errors, lock)
+    except Exception as exc:
+        stop.set()
+        _join(threads, JOIN_AFTER_ERROR_S)  # their errors too: a rejected token outranks the rest
+        ranked = _ranked_first(errors, lock)
+        if ranked is not None and ranked is not exc:
+            raise ranked from None
+        raise
     finally:
         stop.set()  # on an error or an early close: the other workers stop after their request
+    _join(threads, None)
+
+
+def _join(threads: list[threading.Thread], within_s: float | None) -> None:
+    deadline = None if within_s is None else time.monotonic() + within_s
     for thread in threads:
-        thread.join()
+        thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
 
 def _next_item(waiting: queue.Queue, errors: list[BaseException], lock: threading.Lock):
@@ -98,10 +115,13 @@ def _next_item(waiting: queue.Queue, errors: list[BaseException], lock: threadin
             continue
 
 
-def _raise_first(errors: list[BaseException], lock: threading.Lock) -> None:
+def _ranked_first(errors: list[BaseException], lock: threading.Lock) -> BaseException | None:
+    """The error to raise: a rejected token outranks whatever another window ran into."""
     with lock:
-        if not errors:
-            return
-        # A rejected token outranks whatever another window ran into meanwhile.
-        first = next((e for e in errors if isinstance(e, AceAuthError)), errors[0])
-    raise first
+        return next((e for e in errors if isinstance(e, AceAuthError)), errors[0] if errors else None)
+
+
+def _raise_first(errors: list[BaseException], lock: threading.Lock) -> None:
+    first = _ranked_first(errors, lock)
+    if first is not None:
+        raise first

@@ -15,7 +15,7 @@ import pytest
 
 from bv_ace.client import AceClient
 from bv_ace.errors import AceAuthError, AceRetriesExhausted
-from bv_ace.parallel import iterate_concurrently
+from bv_ace.parallel import JOIN_AFTER_ERROR_S, iterate_concurrently
 from bv_pipeline.raw_ingest import ingest_site_day
 from bv_sim.faults import FaultConfig
 from bv_store.layout import raw_key
@@ -134,5 +134,33 @@ def test_an_error_in_one_stream_is_raised_ahead_of_the_others_and_outranked_by_a
     with pytest.raises(AceAuthError):
         for _ in iterate_concurrently([_Stream(3, block=release), _Stream(1, error=boom)]):
             pass
-    assert time.monotonic() - started < 5  # the blocked stream was not waited for
+    assert time.monotonic() - started < JOIN_AFTER_ERROR_S + 3  # the blocked stream was not waited for
+    release.set()
+
+
+def test_a_rejected_token_in_another_window_outranks_an_error_raised_before_it():
+    """Window 1 runs out of retries first; window 0's request, still in flight, then gets a
+    401: the day fails as an auth error (not retried), not as the 5xx."""
+    exhausted = AceRetriesExhausted("ACE request failed after 4 attempts: HTTP 503", site=SITE)
+    rejected = AceAuthError("ACE rejected the API token (HTTP 401)", site=SITE)
+
+    class LateRejection:
+        def __iter__(self):
+            yield 0
+            time.sleep(0.5)  # a request in flight when the other window fails
+            raise rejected
+
+    with pytest.raises(AceAuthError):
+        for _ in iterate_concurrently([LateRejection(), _Stream(0, error=exhausted)]):
+            pass
+
+
+def test_a_stream_that_never_ends_delays_an_error_by_the_join_bound_only():
+    release = threading.Event()
+    boom = RuntimeError("window 1 failed")
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="window 1 failed"):
+        for _ in iterate_concurrently([_Stream(1, block=release), _Stream(0, error=boom)]):
+            pass
+    assert time.monotonic() - started < JOIN_AFTER_ERROR_S + 1
     release.set()

@@ -228,7 +228,7 @@ class ClassLog:
         return "nothing: no file published"
 
 
-def drive(ace: HostileAce, scenario, budget_s: float = BUDGET_S) -> tuple[Outcome, Storage, str]:
+def drive(ace: HostileAce, scenario, budget_s: float = BUDGET_S, windows: int = 1) -> tuple[Outcome, Storage, str]:
     """Raw ingest of DAY for SITE against `scenario`, in a thread with a hard join limit."""
     ace.set(scenario)
     root = tempfile.mkdtemp(prefix="bv-hostile-")
@@ -236,9 +236,10 @@ def drive(ace: HostileAce, scenario, budget_s: float = BUDGET_S) -> tuple[Outcom
     client = AceClient(ace.base_url, os.environ[TOKEN_ENV], timeout_s=1.0, max_retries=2, backoff_base_s=0.01,
                        backoff_max_s=0.02, requests_per_minute=math.inf, page_size=1000, min_page_size=1000,
                        window_budget_s=budget_s, max_pages_per_window=MAX_PAGES, max_response_bytes=CAP,
-                       # The scenarios answer one window whatever is asked: one stream. Windows
-                       # fetched at once are driven in test_ace_parallel.py.
-                       parallel_windows=1)
+                       # The scenarios answer one window whatever is asked: one stream, except in
+                       # test_errors_with_windows_fetched_at_once. Data with windows at once is
+                       # driven in test_ace_parallel.py.
+                       parallel_windows=windows)
     out = Outcome()
 
     def run():
@@ -645,3 +646,37 @@ def test_hostile_listings(ace, token, reliability):
     reliability.record(fault=f"hostile ACE: {fault}", component="ACE client",
                        system_did=log.system_did(),
                        lost="nothing: the client returns items or raises; it publishes nothing itself")
+
+
+WINDOWED_ERRORS = {  # scenario, the error type, what its message must say
+    "cursor loop": (lambda token: CursorLoop(["A", "B"], with_samples=True), AceProtocolError, "looping"),
+    "the same page forever": (lambda token: RepeatingPage(samples=5), AceProtocolError, "the same page"),
+    "gzip bomb": (lambda token: FixedReply(_bomb_reply(("gzip",), b" ")), AceProtocolError,
+                  r"too large|passed [0-9,]+ bytes decoded"),
+    "HTML 200 echoing the token": (lambda token: FixedReply(Reply(body=f"<html>token {token}</html>".encode(),
+                                                                  content_type="text/html")),
+                                   AceRetriesExhausted, "not JSON"),
+    "truncated JSON": (lambda token: FixedReply(Reply(body=b'{"point_samples": [{"name": "a", "val')),
+                       AceRetriesExhausted, r"not valid JSON|broke mid-response|cut off"),
+}
+
+
+@pytest.mark.parametrize("name", list(WINDOWED_ERRORS))
+def test_errors_with_windows_fetched_at_once(ace, token, name):
+    """The day fetched as 3 windows at once (the shipped default) fails the same way: one
+    error naming the site and the window it came from, no token, nothing published."""
+    scenario, types, reason = WINDOWED_ERRORS[name]
+    out, _, root = drive(ace, scenario(token), windows=3)
+    try:
+        bounded(out, BUDGET_S + SLACK_S)
+        err = out.error
+        assert isinstance(err, types), f"expected {types}, got {type(err).__name__}: {err}"
+        msg = str(err)
+        assert SITE in msg and re.search(reason, msg), msg
+        assert re.search(r"window 2025-06-0[234]T", msg), f"the window is not named: {msg}"
+        assert token not in msg and token not in repr(err)
+        assert files_under(root) == [], f"a partial publish or scratch left: {files_under(root)}"
+        assert len({p.get("start_time") for _, p in ace.requests}) > 1  # the windows really ran at once
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
