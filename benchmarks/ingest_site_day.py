@@ -61,9 +61,9 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def step_windows(instance, run_id: str) -> dict[str, tuple[float, float]]:
-    """{step key: (STEP_START, STEP_SUCCESS)} of a run, as time.perf_counter() values."""
-    shift = time.perf_counter() - time.time()  # event timestamps are epoch seconds
+def step_windows(instance, run_id: str, shift: float) -> dict[str, tuple[float, float]]:
+    """{step key: (STEP_START, STEP_SUCCESS)} of a run, as time.perf_counter() values
+    (`shift`: perf_counter - time.time(), taken before the run)."""
     starts, out = {}, {}
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
@@ -218,6 +218,7 @@ def main() -> int:
             sim_cpu_before = cpu_s(sim.pid)
             # One run of raw, archive and every check, as site_day_job runs them; each step's
             # wall from the event log, its CPU and RSS from a sampler of this process.
+            clock_shift = time.perf_counter() - time.time()  # event timestamps are epoch seconds
             with Sampler() as sampler:
                 started = time.perf_counter()
                 r = dg.materialize(
@@ -227,7 +228,10 @@ def main() -> int:
                 )
                 f_wall = time.perf_counter() - started
             sim_cpu = cpu_s(sim.pid) - sim_cpu_before
-            steps = step_windows(instance, r.run_id)
+            evaluations = r.get_asset_check_evaluations()
+            failed = [e.check_name for e in evaluations if not e.passed]
+            assert r.success and len(evaluations) == 8 and not failed, failed
+            steps = step_windows(instance, r.run_id, clock_shift)
             raw_step, archive_step = steps["raw_site_day"], steps["archived_site_day"]
             checks_step = steps[next(k for k in steps if k not in ("raw_site_day", "archived_site_day"))]
             raw_wall, archive_wall, checks_wall = (b - a for a, b in (raw_step, archive_step, checks_step))
@@ -237,9 +241,6 @@ def main() -> int:
             archive_and_checks_cpu = sampler.cpu_between(raw_step[1], None)
             rss_after_raw = sampler.peak_between(started, raw_step[1])
             rss_after_archive = sampler.peak_between(started, None)
-            evaluations = r.get_asset_check_evaluations()
-            failed = [e.check_name for e in evaluations if not e.passed]
-            assert r.success and len(evaluations) == 8 and not failed, failed
         peak = peak_rss_mb()
         raw_file = work / "storage" / raw_key(site, args.day)
         archive_file = work / "storage" / archive_key(site, args.day)
@@ -261,7 +262,7 @@ def main() -> int:
             ("rows archived", f"{archived:,}", ""),
             ("raw_site_day wall", f"{raw_wall:.1f} s", ""),
             ("archived_site_day wall", f"{archive_wall:.1f} s", ""),
-            ("total wall (raw + archive)", f"{total_wall:.1f} s", "<= 60 s"),
+            ("total wall (raw + archive steps)", f"{total_wall:.1f} s", "<= 60 s"),
             ("samples/s end to end", f"{samples / total_wall:,.0f}", ""),
             ("asset checks wall (8 checks)", f"{checks_wall:.1f} s", ""),
             ("Dagster outside the steps", f"{run_overhead:.1f} s", ""),

@@ -93,7 +93,7 @@ def iterate_concurrently(streams: list[Iterable[pa.RecordBatch]]) -> Iterator[tu
         _join(threads, JOIN_AFTER_ERROR_S)  # their errors too: a rejected token outranks the rest
         ranked = _ranked_first(errors, lock)
         if ranked is not None and ranked is not exc:
-            raise ranked from None
+            raise ranked from exc  # the first error stays in the traceback
         raise
     finally:
         stop.set()  # on an error or an early close: the other workers stop after their request

@@ -54,22 +54,6 @@ DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024  # decoded; a 500,000-sample page
 _BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
 
 Params = Union[Mapping[str, Any], Callable[[], Mapping[str, Any]]]
-SOCKET_READ_BYTES = 1 << 20
-
-
-def read_sockets_in_larger_pieces(size: int = SOCKET_READ_BYTES) -> None:
-    """httpcore reads a response 64 KiB per recv() and h11 copies its buffer on each: a 5 MB
-    page took ~83 reads, and 1 MiB reads cut the client's CPU by ~10% (measured: 44 pages from
-    the simulator, three runs each way). recv() still returns whatever has arrived, so deadlines and slow
-    bodies behave as before. httpcore has no option for it, only this class constant
-    (tests/unit/test_transport_reads.py fails if it goes away)."""
-    from httpcore._sync import http11
-
-    if getattr(http11.HTTP11Connection, "READ_NUM_BYTES", size) < size:
-        http11.HTTP11Connection.READ_NUM_BYTES = size
-
-
-read_sockets_in_larger_pieces()
 
 
 class Transient(Exception):

@@ -23,7 +23,7 @@ from bv_pipeline.archive_rows import RawScan
 from bv_pipeline.memory import release_freed_memory
 from bv_pipeline.shrink_guard import DEFAULT_MAX_SHRINK_RATIO, shrink_refusal
 from bv_store.layout import archive_key, raw_key
-from bv_store.point_index import POINT_INDEX_META, encode as encode_point_index, group_runs
+from bv_store.point_index import POINT_INDEX_META, PointIndex, encode as encode_point_index, group_runs
 from bv_store.publish import publish
 from bv_store.catalog import catalog_version as version_of
 from bv_store.schemas import ARCHIVE_CATALOG_META, ARCHIVE_PARTIAL_META, PARQUET_OPTIONS, ROW_GROUP_ROWS
@@ -125,16 +125,37 @@ def write_archive_file(
         meta[ARCHIVE_PARTIAL_META] = "true"
     if meta:
         table = table.replace_schema_metadata(meta)
+    # Null or unsorted points (never from the transform) get no index: the checks name them.
+    indexed = table.num_rows > 0 and table.column("point").null_count == 0
+    runs = []
     with pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS) as writer:
-        runs = []
         for start in range(0, max(table.num_rows, 1), ROW_GROUP_ROWS):
             group = _own_points_only(table.slice(start, ROW_GROUP_ROWS))
             writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
-            runs.append(group_runs(group.column("point")))
-        if table.num_rows:
+            if indexed:
+                runs.append(group_runs(group.column("point")))
+                names = [name for name, _ in runs[-1]]
+                indexed = all(a < b for a, b in zip(names, names[1:])) and (
+                    len(runs) == 1 or runs[-2][-1][0] <= names[0])
+        if indexed:
             # Where each point's rows are, so a reader skips the point column; added to the
             # Parquet footer only (a schema metadata key would be stored twice, once in ARROW:schema).
             writer.add_key_value_metadata({POINT_INDEX_META: encode_point_index(runs)})
+    if indexed:
+        _verify_point_index(path, runs)
+
+
+def _verify_point_index(path: Path, runs: list[list[tuple[str, int]]]) -> None:
+    """The written footer's index reads back as the runs of the groups written, and each line
+    agrees with its group's row count and point statistics — as a reader will judge it."""
+    footer = pq.read_metadata(path)
+    index = PointIndex.from_metadata(footer.metadata, footer.num_row_groups)
+    point = footer.schema.names.index("point")
+    for rg in range(footer.num_row_groups):
+        stats = footer.row_group(rg).column(point).statistics
+        low, high = (v.decode() if isinstance(v, bytes) else str(v) for v in (stats.min, stats.max))
+        if index is None or index.runs(rg) != runs[rg] or index.spans(rg, footer.row_group(rg).num_rows, low, high) is None:
+            raise ArchiveError(f"{path}: the point index written for row group {rg} does not read back as its runs")
 
 
 def _own_points_only(group: pa.Table) -> pa.Table:

@@ -104,7 +104,7 @@ def check_site_day(
         _matches_raw(label, expected, actual, storage.uri(rkey), pruned),
         _no_null_no_dup(label, facts),
         _inside_day(label, facts),
-        _schema(label, facts, file_meta, footer.num_row_groups),
+        _schema(label, facts, footer),
         _in_catalog(label, storage, site, version, actual),
         _points_seen(label, catalog, facts.per_point_rows, limits.min_points_seen, accepted),
         _coverage(label, catalog, facts.per_point_rows, limits.coverage_warn_ratio),
@@ -167,16 +167,19 @@ def _inside_day(label, facts) -> CheckOutcome:
                         {"rows_outside_day": facts.outside_day})
 
 
-def _schema(label, facts, file_meta: dict, row_groups: int) -> CheckOutcome:
+def _schema(label, facts, footer) -> CheckOutcome:
     ok = facts.columns == EXPECTED_COLUMNS and facts.sorted_ok
     text = (f"{label}: columns and order as contracted" if ok
             else f"{label}: columns {facts.columns} (want {EXPECTED_COLUMNS}), sorted by point then ts: {facts.sorted_ok}")
-    problem = index_problem(file_meta, row_groups, facts.point_runs)
-    indexed = POINT_INDEX_META.encode() in file_meta
+    indexed = POINT_INDEX_META.encode() in (footer.metadata or {})
+    # Runs found from the rows only mean something in a sorted file: judge the index there.
+    problem = index_problem(footer, facts.point_runs) if facts.sorted_ok else None
     meta = {"columns": str(facts.columns), "sorted_by_point_then_ts": facts.sorted_ok,
-            "point_index": problem or ("matches the rows" if indexed else "absent (readers decode the point column)")}
+            "point_index": problem or ("matches the rows" if indexed and facts.sorted_ok
+                                       else "not judged (rows unsorted)" if indexed
+                                       else "absent (readers decode the point column)")}
     if problem:
-        ok, text = False, f"{label}: {problem}"
+        ok, text = False, (f"{text}; " if not ok else f"{label}: ") + problem
     return CheckOutcome(SCHEMA, ok, text, meta)
 
 

@@ -1,8 +1,10 @@
 """A bounded LRU by approximate bytes (`ByteLRU`): decoded point-days from archive files
-(`PointDayCache`, the DuckDB path) and decoded column blocks (the direct reader's cache).
+(`PointDayCache`, the DuckDB path) and one point's decoded columns of one file (the direct
+reader's cache).
 
-Entries are slices of decoded row-group blocks; a block's memory is freed once all its
-slices are evicted, so the byte cap is approximate. Archive files are immutable between re-materializations and each is named by (uri, size),
+The direct reader's entries own their memory; the DuckDB path's are slices of one fetched
+result, freed once all its slices are evicted, so there the byte cap is approximate.
+Archive files are immutable between re-materializations and each is named by (uri, size),
 so a cached point-day can never be stale: a rewritten file has a new size or is read
 again after the listing refresh. Chart traffic asks for the same recent days over and over
 (dashboards, zooms); this turns those repeats from a row-group decode into a dict lookup.

@@ -39,7 +39,7 @@ BlockCache = ByteLRU
 class FileIndex:
     """One file's footer, its row groups' point bounds, and the point runs found so far."""
 
-    __slots__ = ("path", "stamp", "metadata", "columns", "lows", "highs", "runs", "point_index")
+    __slots__ = ("path", "stamp", "metadata", "columns", "lows", "highs", "runs", "point_index", "footer_bytes")
 
     def __init__(self, path: str, stamp: tuple[int, int]):
         self.path, self.stamp = path, stamp
@@ -60,6 +60,8 @@ class FileIndex:
             raise NotDirect(f"{path}: row groups are not sorted by point")
         self.runs: dict[int, dict[str, tuple[int, int]]] = {}
         self.point_index = PointIndex.from_metadata(self.metadata.metadata, self.metadata.num_row_groups)
+        # The footer is held twice (Arrow's and the index's lines): count both.
+        self.footer_bytes = 2 * self.metadata.serialized_size
 
     def recorded_runs(self, rg: int) -> dict[str, tuple[int, int]] | None:
         """Row group `rg`'s runs from the footer's point index, when it has one that agrees."""
@@ -96,11 +98,17 @@ def _bisect_left(items: list[str], key: str) -> int:
 class DirectReader:
     """Rows of given points from local, point-sorted Parquet files, as numpy arrays."""
 
-    MAX_FILES = 8192  # footers kept (a site-year of archive files plus its rollups is ~380)
+    FOOTER_BUDGET_BYTES = 256 << 20  # footers kept, by their serialized size (a site-day's is ~170 KB)
+    RECENT_GROUPS = 4  # decoded row groups kept whole, for the next points of the same group
 
     def __init__(self, cache: BlockCache):
         self.cache = cache
         self._files: OrderedDict[str, FileIndex] = OrderedDict()
+        self._footer_bytes = 0
+        # A dashboard asks for neighbouring points of one device: the same row group, one
+        # after another. A few decoded groups are kept for them; a short ring, so their
+        # memory is freed (and reused by the allocator) soon, unlike a cache that only grows.
+        self._recent: OrderedDict[tuple, pa.Table] = OrderedDict()
         self._lock = threading.Lock()
 
     def file(self, path: str) -> FileIndex:
@@ -113,9 +121,13 @@ class DirectReader:
                 return index
         index = FileIndex(path, stamp)
         with self._lock:
+            old = self._files.pop(path, None)
+            if old is not None:
+                self._footer_bytes -= old.footer_bytes
             self._files[path] = index
-            while len(self._files) > self.MAX_FILES:
-                self._files.popitem(last=False)
+            self._footer_bytes += index.footer_bytes
+            while self._footer_bytes > self.FOOTER_BUDGET_BYTES and len(self._files) > 1:
+                self._footer_bytes -= self._files.popitem(last=False)[1].footer_bytes
         return index
 
     def point_rows(self, path: str, point: str, columns: tuple[str, ...]) -> dict[str, np.ndarray] | None:
@@ -156,11 +168,21 @@ class DirectReader:
                 self.cache.put(key + (c,), array)
         return out
 
-    @staticmethod
-    def _read(index: FileIndex, rg: int, columns: list[str]) -> pa.Table:
+    def _read(self, index: FileIndex, rg: int, columns: list[str]) -> pa.Table:
+        key = (index.path, index.stamp, rg, tuple(columns))
+        with self._lock:
+            table = self._recent.get(key)
+            if table is not None:
+                self._recent.move_to_end(key)
+                return table
         # pre_buffer off: one small row group read whole; the prefetch set-up cost more (measured).
-        return pq.ParquetFile(index.path, metadata=index.metadata, read_dictionary=["point"],
-                              pre_buffer=False).read_row_group(rg, columns=columns, use_threads=False)
+        table = pq.ParquetFile(index.path, metadata=index.metadata, read_dictionary=["point"],
+                               pre_buffer=False).read_row_group(rg, columns=columns, use_threads=False)
+        with self._lock:
+            self._recent[key] = table
+            while len(self._recent) > self.RECENT_GROUPS:
+                self._recent.popitem(last=False)
+        return table
 
 
 def _runs(column: pa.ChunkedArray, path: str, rg: int) -> dict[str, tuple[int, int]]:

@@ -101,13 +101,15 @@ class PointIndex:
             triples = json.loads(self._lines[rg])
             out, prev = [], ""
             for shared, suffix, rows in triples:
+                if type(shared) is not int or not 0 <= shared <= len(prev) or type(suffix) is not str:
+                    raise ValueError(f"bad front coding {[shared, suffix]!r}")
+                if type(rows) is not int or rows <= 0:
+                    raise ValueError(f"a run without rows {rows!r}")
                 name = prev[:shared] + suffix
                 out.append((name, rows))
                 prev = name
         except (TypeError, ValueError) as exc:
             raise ValueError(f"row group {rg}: the point index line is malformed ({exc})") from None
-        if any(not isinstance(rows, int) or rows <= 0 for _, rows in out):
-            raise ValueError(f"row group {rg}: the point index holds a run without rows")
         return out
 
     def spans(self, rg: int, rows: int, low: str, high: str) -> dict[str, tuple[int, int]] | None:
@@ -138,19 +140,32 @@ class PointIndex:
         return [tuple(r) for r in out]
 
 
-def index_problem(kv: dict | None, num_row_groups: int, rows_runs: list[tuple[str, int, int]]) -> str | None:
-    """Why a file's point index disagrees with its rows, or None when it agrees or is absent
-    (files written before the index; readers decode the point column). `rows_runs` are the
-    file's (point, first row, rows) in row order, found from the rows themselves."""
-    if (kv or {}).get(POINT_INDEX_META.encode()) is None:
+def index_problem(footer, rows_runs: list[tuple[str, int, int]]) -> str | None:
+    """Why a file's point index disagrees with its footer or its rows, or None when it agrees
+    or is absent (files written before the index; readers decode the point column).
+    `footer`: the file's pyarrow FileMetaData; `rows_runs`: the file's (point, first row,
+    rows) in row order, found from the rows themselves."""
+    kv = footer.metadata or {}
+    if kv.get(POINT_INDEX_META.encode()) is None:
         return None
-    index = PointIndex.from_metadata(kv, num_row_groups)
+    groups = footer.num_row_groups
+    index = PointIndex.from_metadata(kv, groups)
     if index is None:
-        return f"the point index is not version {VERSION} with one line per row group ({num_row_groups})"
+        return f"the point index is not version {VERSION} with one line per row group ({groups})"
     try:
-        recorded = index.file_runs(num_row_groups)
+        recorded = index.file_runs(groups)
     except ValueError as exc:
         return f"the point index cannot be read: {exc}"
+    point = footer.schema.names.index("point") if "point" in footer.schema.names else None
+    for rg in range(groups):
+        meta = footer.row_group(rg)
+        stats = meta.column(point).statistics if point is not None else None
+        if stats is None or not stats.has_min_max:
+            return f"row group {rg} has no point statistics to hold the point index against"
+        low, high = (v.decode() if isinstance(v, bytes) else str(v) for v in (stats.min, stats.max))
+        if index.spans(rg, meta.num_rows, low, high) is None:
+            return (f"the point index's line for row group {rg} disagrees with the footer ({meta.num_rows} rows, "
+                    f"points {low!r}..{high!r})")
     for said, found in zip(recorded, rows_runs):
         if said != found:
             return f"the point index records (point, first row, rows) {said} where the rows hold {found}"

@@ -146,9 +146,9 @@ def test_a_rejected_token_in_another_window_outranks_an_error_raised_before_it()
 
     class LateRejection:
         def __iter__(self):
-            yield 0
-            time.sleep(0.5)  # a request in flight when the other window fails
+            time.sleep(0.5)  # its first request is in flight when the other window fails
             raise rejected
+            yield  # a generator, like a stream
 
     with pytest.raises(AceAuthError):
         for _ in iterate_concurrently([LateRejection(), _Stream(0, error=exhausted)]):

@@ -161,6 +161,7 @@ def test_a_point_index_that_disagrees_with_the_rows_fails_the_order_check(local_
 
     assert local_pipeline.catalog(SITE).success
     monkeypatch.setattr(archive_build, "encode_point_index", swapped)
+    monkeypatch.setattr(archive_build, "_verify_point_index", lambda path, runs: None)  # a writer bug it misses
     result, rollups, _ = _run_day(local_pipeline)
     check = {c.check_name: c for c in result.get_asset_check_evaluations()}["archive_schema_and_order"]
     assert not check.passed and check.description.startswith(LABEL) and "point index" in check.description

@@ -39,9 +39,12 @@ def archive_table() -> pa.Table:
 
 
 def write(path, monkeypatch, encode=None):
+    """An archive file in groups of 10 rows; `encode` stands in for a writer bug (the writer's
+    own read-back is switched off with it, so the reader and the check meet the bad index)."""
     monkeypatch.setattr(archive_build, "ROW_GROUP_ROWS", 10)
     if encode is not None:
         monkeypatch.setattr(archive_build, "encode_point_index", encode)
+        monkeypatch.setattr(archive_build, "_verify_point_index", lambda path, runs: None)
     archive_build.write_archive_file(archive_table(), path, "v1")
     return pq.read_metadata(path)
 
@@ -60,7 +63,7 @@ def test_the_writer_records_every_groups_runs_and_they_match_the_rows(tmp_path, 
     assert meta.num_row_groups == 11
     index = PointIndex.from_metadata(meta.metadata, meta.num_row_groups)
     assert index.file_runs(meta.num_row_groups) == rows_runs(tmp_path / "a.parquet")
-    assert index_problem(meta.metadata, meta.num_row_groups, rows_runs(tmp_path / "a.parquet")) is None
+    assert index_problem(meta, rows_runs(tmp_path / "a.parquet")) is None
     # Front coding: the stored suffixes are short, the names come back whole.
     line = meta.metadata[POINT_INDEX_META.encode()].split(b"\n")[1]
     assert json.loads(line)[1][:2] == [9, "0"]  # "dev1/ai/1" -> "dev1/ai/10"
@@ -99,9 +102,21 @@ def test_the_reader_uses_the_index_and_never_decodes_the_point_column(tmp_path, 
     assert _answers(path) == _truth(path)
 
 
-def test_without_an_index_the_reader_decodes_the_point_column(tmp_path, monkeypatch):
+def test_the_writer_refuses_an_index_that_does_not_read_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(archive_build, "ROW_GROUP_ROWS", 10)
+    monkeypatch.setattr(archive_build, "encode_point_index", _lying(_first_two_swapped))
+    with pytest.raises(archive_build.ArchiveError, match="point index written for row group 0"):
+        archive_build.write_archive_file(archive_table(), tmp_path / "a.parquet", "v1")
+
+
+@pytest.mark.parametrize("how", ["absent", "unusable"])
+def test_without_an_index_the_reader_decodes_the_point_column(tmp_path, monkeypatch, how):
     path = tmp_path / "a.parquet"
-    write(path, monkeypatch, encode=lambda runs: "")  # a file from before the index: no usable value
+    if how == "absent":  # a file from before the index
+        monkeypatch.setattr(archive_build, "ROW_GROUP_ROWS", 10)
+        pq.write_table(archive_table(), path, row_group_size=10)
+    else:
+        write(path, monkeypatch, encode=lambda runs: "")
     calls = []
     real = direct._runs
 
@@ -142,19 +157,27 @@ def test_a_line_that_disagrees_with_the_footer_is_not_trusted(tmp_path, monkeypa
     path = tmp_path / "a.parquet"
     meta = write(path, monkeypatch, encode=_lying(change))
     assert _answers(path) == _truth(path)  # the reader decoded the point column instead
-    assert index_problem(meta.metadata, meta.num_row_groups, rows_runs(path))
+    assert index_problem(meta, rows_runs(path))
+
+
+def _boundary_moved_across_groups(runs):  # file-wide runs unchanged: only the footer can tell
+    rg = next(g for g in range(len(runs) - 1) if runs[g][-1][0] == runs[g + 1][0][0])  # a straddling point
+    (a, n), (b, m) = runs[rg][-1], runs[rg + 1][0]
+    runs[rg][-1], runs[rg + 1][0] = (a, n + 1), (b, m - 1)
 
 
 @pytest.mark.parametrize("encode", [
-    _lying(_first_two_swapped), _lying(_one_row_more), _lying(_a_name_renamed),
+    _lying(_first_two_swapped), _lying(_one_row_more), _lying(_a_name_renamed), _lying(_boundary_moved_across_groups),
     lambda runs: point_index.encode(runs[:-1]),  # a row group without its line
     lambda runs: point_index.encode(runs).replace("[[0,", "[[0,]", 1),  # malformed JSON
     lambda runs: "2" + point_index.encode(runs)[1:],  # a version this reader does not know
-], ids=["boundary moved", "rows off by one", "last name wrong", "line missing", "malformed", "unknown version"])
+    lambda runs: point_index.encode(runs).replace('[[0,"', '[[true,"', 1),  # a bool where a number belongs
+], ids=["boundary moved", "rows off by one", "last name wrong", "boundary moved across groups", "line missing",
+        "malformed", "unknown version", "bool shared"])
 def test_the_check_fails_on_every_disagreeing_index(tmp_path, monkeypatch, encode):
     path = tmp_path / "a.parquet"
     meta = write(path, monkeypatch, encode=encode)
-    problem = index_problem(meta.metadata, meta.num_row_groups, rows_runs(path))
+    problem = index_problem(meta, rows_runs(path))
     assert problem and "point index" in problem
 
 
@@ -162,4 +185,24 @@ def test_a_file_without_an_index_passes_the_check(tmp_path):
     table = archive_table()
     pq.write_table(table, tmp_path / "old.parquet")
     meta = pq.read_metadata(tmp_path / "old.parquet")
-    assert index_problem(meta.metadata, meta.num_row_groups, rows_runs(tmp_path / "old.parquet")) is None
+    assert index_problem(meta, rows_runs(tmp_path / "old.parquet")) is None
+
+
+def test_neighbouring_points_of_one_row_group_decode_it_once(tmp_path, monkeypatch):
+    """A dashboard's points of one device share a row group: one decode serves them all
+    (the decoded group is kept in a short ring), and each point's rows are right."""
+    path = tmp_path / "a.parquet"
+    write(path, monkeypatch)
+    reads = []
+    real = pq.ParquetFile.read_row_group
+
+    def counted(self, i, *args, **kwargs):
+        reads.append(i)
+        return real(self, i, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", counted)
+    reader, truth = DirectReader(ByteLRU(1 << 20)), _truth(path)
+    for point in POINTS[:3]:  # rows 0..20: row groups 0, 1 and 2
+        got = reader.point_rows(str(path), point, ("ts", "value"))
+        assert (got["ts"].tolist(), got["value"].tolist()) == truth[point]
+    assert sorted(reads) == [0, 1, 2]
