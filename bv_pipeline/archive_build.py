@@ -23,7 +23,7 @@ from bv_pipeline.archive_rows import RawScan
 from bv_pipeline.memory import release_freed_memory
 from bv_pipeline.shrink_guard import DEFAULT_MAX_SHRINK_RATIO, shrink_refusal
 from bv_store.layout import archive_key, raw_key
-from bv_store.point_index import POINT_INDEX_META, PointIndex, encode as encode_point_index, group_runs
+from bv_store.point_index import POINT_INDEX_META, PointIndex, encode as encode_point_index, group_runs, point_bounds
 from bv_store.publish import publish
 from bv_store.catalog import catalog_version as version_of
 from bv_store.schemas import ARCHIVE_CATALOG_META, ARCHIVE_PARTIAL_META, PARQUET_OPTIONS, ROW_GROUP_ROWS
@@ -150,11 +150,10 @@ def _verify_point_index(path: Path, runs: list[list[tuple[str, int]]]) -> None:
     agrees with its group's row count and point statistics — as a reader will judge it."""
     footer = pq.read_metadata(path)
     index = PointIndex.from_metadata(footer.metadata, footer.num_row_groups)
-    point = footer.schema.names.index("point")
     for rg in range(footer.num_row_groups):
-        stats = footer.row_group(rg).column(point).statistics
-        low, high = (v.decode() if isinstance(v, bytes) else str(v) for v in (stats.min, stats.max))
-        if index is None or index.runs(rg) != runs[rg] or index.spans(rg, footer.row_group(rg).num_rows, low, high) is None:
+        bounds = point_bounds(footer, rg)
+        if (index is None or bounds is None or index.runs(rg) != runs[rg]
+                or index.spans(rg, footer.row_group(rg).num_rows, *bounds) is None):
             raise ArchiveError(f"{path}: the point index written for row group {rg} does not read back as its runs")
 
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bv_query.cache import ByteLRU
-from bv_store.point_index import PointIndex, group_runs, run_spans
+from bv_store.point_index import PointIndex, group_runs, point_bounds, run_spans
 
 
 class NotDirect(Exception):
@@ -48,14 +48,13 @@ class FileIndex:
         if "point" not in names:
             raise NotDirect(f"{path}: no point column")
         self.columns = {name: i for i, name in enumerate(names)}
-        point = self.columns["point"]
         self.lows, self.highs = [], []
         for rg in range(self.metadata.num_row_groups):
-            stats = self.metadata.row_group(rg).column(point).statistics
-            if stats is None or not stats.has_min_max:
+            bounds = point_bounds(self.metadata, rg)
+            if bounds is None:
                 raise NotDirect(f"{path}: row group {rg} has no point statistics")
-            self.lows.append(_text(stats.min))
-            self.highs.append(_text(stats.max))
+            self.lows.append(bounds[0])
+            self.highs.append(bounds[1])
         if any(a > b for a, b in zip(self.highs, self.lows[1:])):
             raise NotDirect(f"{path}: row groups are not sorted by point")
         self.runs: dict[int, dict[str, tuple[int, int]]] = {}
@@ -78,10 +77,6 @@ class FileIndex:
                 break
             out.append(rg)
         return out
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _bisect_left(items: list[str], key: str) -> int:

@@ -140,6 +140,17 @@ class PointIndex:
         return [tuple(r) for r in out]
 
 
+def point_bounds(footer, rg: int) -> tuple[str, str] | None:
+    """(smallest, largest) point of row group `rg` from the footer's statistics, or None."""
+    names = footer.schema.names
+    if "point" not in names:
+        return None
+    stats = footer.row_group(rg).column(names.index("point")).statistics
+    if stats is None or not stats.has_min_max:
+        return None
+    return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in (stats.min, stats.max))
+
+
 def index_problem(footer, rows_runs: list[tuple[str, int, int]]) -> str | None:
     """Why a file's point index disagrees with its footer or its rows, or None when it agrees
     or is absent (files written before the index; readers decode the point column).
@@ -156,16 +167,14 @@ def index_problem(footer, rows_runs: list[tuple[str, int, int]]) -> str | None:
         recorded = index.file_runs(groups)
     except ValueError as exc:
         return f"the point index cannot be read: {exc}"
-    point = footer.schema.names.index("point") if "point" in footer.schema.names else None
     for rg in range(groups):
-        meta = footer.row_group(rg)
-        stats = meta.column(point).statistics if point is not None else None
-        if stats is None or not stats.has_min_max:
+        bounds = point_bounds(footer, rg)
+        if bounds is None:
             return f"row group {rg} has no point statistics to hold the point index against"
-        low, high = (v.decode() if isinstance(v, bytes) else str(v) for v in (stats.min, stats.max))
-        if index.spans(rg, meta.num_rows, low, high) is None:
-            return (f"the point index's line for row group {rg} disagrees with the footer ({meta.num_rows} rows, "
-                    f"points {low!r}..{high!r})")
+        rows = footer.row_group(rg).num_rows
+        if index.spans(rg, rows, *bounds) is None:
+            return (f"the point index's line for row group {rg} disagrees with the footer ({rows} rows, "
+                    f"points {bounds[0]!r}..{bounds[1]!r})")
     for said, found in zip(recorded, rows_runs):
         if said != found:
             return f"the point index records (point, first row, rows) {said} where the rows hold {found}"
