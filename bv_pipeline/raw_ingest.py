@@ -106,22 +106,20 @@ def ingest_site_day(
     day: date,
     *,
     page_size: int | None = None,
-    parallel_windows: int | None = None,
     max_shrink_ratio: float = DEFAULT_MAX_SHRINK_RATIO,
     log=None,
 ) -> RawIngestResult:
     """Fetch every sample ACE holds for `site` on UTC `day` into the raw zone.
 
-    The window is fetched as `parallel_windows` parts at once (default: the client's
-    setting; see bv_pipeline.day_parts). The file holds each part's pages in the order ACE
+    The window is fetched as the client's `parallel_windows` parts at once (see
+    bv_pipeline.day_parts). The file holds each part's pages in the order ACE
     sent them, the parts taken in turn a page at a time (bv_ace.parallel), so the same
     answers make the same file. A (point, time) belongs to one part, so "the last sample
     sent wins" means the same as with one stream."""
     key = raw_key(site, day)
     day_start, day_end = day_window(day)
     start, end = day_start - WINDOW_MARGIN, day_end + WINDOW_MARGIN
-    wanted = getattr(client, "parallel_windows", 1) if parallel_windows is None else parallel_windows
-    parts = split_window(start, end, wanted)
+    parts = split_window(start, end, client.parallel_windows)
     started = time.monotonic()
     names_seen: set[str] = set()
     first_of: dict[int, str] = {}

@@ -125,10 +125,11 @@ def archive_facts_and_content(
     content = {r[0]: PointContent(*r[1:9]) for r in rows}
     per_point = {r[0]: r[1] for r in rows}
     blocks = [(r[0], r[1], r[11], r[12]) for r in rows]
+    point_runs = sorted(((b[0], b[2], b[1]) for b in blocks), key=lambda r: r[1])  # (point, first row, rows)
     sorted_ok = _blocks_in_point_order(blocks)
     duplicates = 0
     if sorted_ok:
-        starts = np.array(sorted(b[2] for b in blocks), dtype=np.int64)
+        starts = np.array([first for _, first, _ in point_runs], dtype=np.int64)
         sorted_ok, duplicates = ts_order_within_points(con, archive_uri, starts)
     if not sorted_ok:  # adjacency only finds every duplicate in a sorted file
         duplicates = con.execute(
@@ -147,7 +148,7 @@ def archive_facts_and_content(
         unknown_examples=unknown[:5],
         per_point_rows=per_point,
         sorted_ok=sorted_ok,
-        point_runs=sorted(((b[0], b[2], b[1]) for b in blocks), key=lambda r: r[1]),
+        point_runs=point_runs,
     )
     return facts, content
 

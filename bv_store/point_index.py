@@ -18,6 +18,7 @@ whole index with the rows themselves.
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pyarrow as pa
@@ -59,19 +60,11 @@ def encode(groups: list[list[tuple[str, int]]]) -> str:
     for runs in groups:
         triples, prev = [], ""
         for name, rows in runs:
-            shared = _shared_prefix(prev, name)
+            shared = len(os.path.commonprefix([prev, name]))
             triples.append([shared, name[shared:], int(rows)])
             prev = name
         lines.append(json.dumps(triples, separators=(",", ":"), ensure_ascii=False))
     return "\n".join(lines)
-
-
-def _shared_prefix(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 class PointIndex:
