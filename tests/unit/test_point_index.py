@@ -206,3 +206,19 @@ def test_neighbouring_points_of_one_row_group_decode_it_once(tmp_path, monkeypat
         got = reader.point_rows(str(path), point, ("ts", "value"))
         assert (got["ts"].tolist(), got["value"].tolist()) == truth[point]
     assert sorted(reads) == [0, 1, 2]
+
+
+def test_footers_are_kept_within_their_byte_budget(tmp_path, monkeypatch):
+    """Old footers are dropped once the kept ones pass FOOTER_BUDGET_BYTES; answers stay right."""
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.parquet")
+        write(paths[-1], monkeypatch)
+    one = pq.read_metadata(paths[0]).serialized_size
+    monkeypatch.setattr(DirectReader, "FOOTER_BUDGET_BYTES", 2 * one * 2)  # two files' worth (each counted twice)
+    reader, truth = DirectReader(ByteLRU(0)), _truth(paths[0])
+    for path in paths:
+        got = reader.point_rows(str(path), POINTS[3], ("ts", "value"))
+        assert (got["ts"].tolist(), got["value"].tolist()) == truth[POINTS[3]]
+    assert list(reader._files) == [str(p) for p in paths[1:]]
+    assert reader._footer_bytes == sum(f.footer_bytes for f in reader._files.values())
